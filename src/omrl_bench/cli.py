@@ -1,0 +1,130 @@
+"""Command line: ``omrl-bench generate-data`` and ``omrl-bench datasets list|verify``."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from omrl_bench.errors import OmrlError
+
+
+def _one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except OmrlError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return wrapper
+
+
+def _root(root: str | None) -> Path:
+    from omrl_bench.datasets.pipeline import default_root
+
+    return Path(root) if root else default_root()
+
+
+@click.group()
+@click.version_option(package_name="omrl-bench")
+def main() -> None:
+    """omrl-bench: offline meta-RL benchmark suite."""
+
+
+@main.command("generate-data")
+@click.option("--suite", required=True, help="sparse-point-robot, point-robot-wind, sparse-cheetah-vel, "
+              "sparse-ant-fwd-back")
+@click.option("--preset", default="cpu", show_default=True, help="smoke, cpu or paper")
+@click.option("--tasks", default=None, help="comma-separated task indices (default: all)")
+@click.option("--qualities", default=None, help="comma-separated subset of expert,medium,random")
+@click.option("--executor", default="local", show_default=True, help="local or ray")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1))
+@click.option("--ray-address", default=None, help="join this Ray cluster (with --executor ray)")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--root", default=None, help="Minari dataset root (default: $MINARI_DATASETS_PATH)")
+@click.option("--set", "overrides", multiple=True, help="override a preset key, e.g. sac.total_steps=2000")
+@_one_line_errors
+def generate_data(suite: str, preset: str, tasks: str | None, qualities: str | None, executor: str,
+                  workers: int, ray_address: str | None, seed: int, root: str | None,
+                  overrides: tuple[str, ...]) -> None:
+    """Train one SAC agent per task and publish expert/medium/random Minari datasets."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from omrl_bench.datasets.pipeline import generate, make_executor, parse_qualities, parse_tasks
+    from omrl_bench.datasets.recipe import load_recipe
+
+    if executor not in ("local", "ray"):
+        raise OmrlError(f"unknown executor {executor!r}; choose one of: local, ray")
+    recipe = load_recipe(suite, preset, seed, list(overrides))
+    task_list = parse_tasks(tasks, recipe.config.n_tasks)
+    quality_list = parse_qualities(qualities)
+    base = _root(root)
+    ex = make_executor(executor, workers, ray_address)
+    with Progress(TextColumn(f"{suite} [{preset}]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  transient=False, disable=not sys.stderr.isatty()) as progress:
+        bar = progress.add_task("tasks", total=len(task_list))
+        result = generate(recipe, base, task_list, quality_list, ex, lambda _t: progress.advance(bar))
+        progress.update(bar, completed=len(task_list))
+    _print_summary(base, recipe, task_list, quality_list, result.wall_time_s, result.skipped)
+
+
+def _print_summary(root: Path, recipe: Any, tasks: tuple[int, ...], qualities: tuple[str, ...],
+                   wall: float, skipped: int) -> None:
+    from omrl_bench.datasets.loader import summarise
+
+    rows = summarise(root, recipe, tasks, qualities)
+    click.echo(f"{recipe.suite} preset {recipe.preset} seed {recipe.seed}: {len(tasks)} tasks "
+               f"({skipped} already published), wall time {wall:.1f} s, root {root}")
+    click.echo(f"{'quality':<8} {'datasets':>8} {'sparse return':>14} {'dense return':>13} {'norm. score':>12}")
+    for r in rows:
+        click.echo(f"{r['quality']:<8} {r['datasets']:>8} {r['sparse_return']:>14.2f} "
+                   f"{r['dense_return']:>13.2f} {r['normalised_score']:>12.2f}")
+
+
+@main.group()
+def datasets() -> None:
+    """Inspect and check published datasets."""
+
+
+@datasets.command("list")
+@click.option("--root", default=None, help="Minari dataset root (default: $MINARI_DATASETS_PATH)")
+@_one_line_errors
+def datasets_list(root: str | None) -> None:
+    """List the published omrl-bench datasets."""
+    from omrl_bench.datasets.loader import list_datasets
+
+    rows = list_datasets(_root(root))
+    if not rows:
+        click.echo(f"no omrl-bench datasets under {_root(root)}")
+    for r in rows:
+        if "error" in r:
+            click.echo(f"{r['dataset_id']}  {r['error']}")
+        else:
+            click.echo(f"{r['dataset_id']}  {r['episodes']} episodes, {r['steps']} steps, {r['size_mb']} MB, "
+                       f"normalised score {r['normalised_score']:.2f}")
+
+
+@datasets.command("verify")
+@click.option("--suite", required=True)
+@click.option("--preset", default="cpu", show_default=True)
+@click.option("--root", default=None, help="Minari dataset root (default: $MINARI_DATASETS_PATH)")
+@_one_line_errors
+def datasets_verify(suite: str, preset: str, root: str | None) -> None:
+    """Check spaces, finite values, counts, task metadata and checksums of a suite's datasets."""
+    from omrl_bench.datasets.loader import verify_suite
+
+    n, problems = verify_suite(suite, preset, _root(root))
+    for p in problems:
+        click.echo(p, err=True)
+    if problems:
+        raise click.ClickException(f"{len(problems)} problem(s) in {n} datasets of {suite} [{preset}]")
+    click.echo(f"{n} datasets of {suite} [{preset}] verified: no problems")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""Frozen, typed configs built from YAML presets and ``key=value`` overrides.
+
+Every key is checked against the dataclass fields: a misspelled key is an
+error naming the allowed keys, never silently ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from omrl_bench.errors import OmrlError
+
+T = TypeVar("T")
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, where)  # type: ignore[arg-type]
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, where)
+            except OmrlError:
+                continue
+        raise OmrlError(f"{where}: {value!r} is not a {tp}")
+    if origin in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            raise OmrlError(f"{where}: expected a list, got {value!r}")
+        (item,) = typing.get_args(tp)[:1] or (Any,)
+        return tuple(_coerce(v, item, f"{where}[]") for v in value)
+    if tp is Any:
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise OmrlError(f"{where}: expected true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+            raise OmrlError(f"{where}: expected an integer, got {value!r}")
+        return int(value)
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise OmrlError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise OmrlError(f"{where}: expected a string, got {value!r}")
+        return value
+    return value
+
+
+def from_dict(cls: type[T], data: Any, where: str = "config") -> T:
+    """Build dataclass ``cls`` from a mapping, rejecting unknown and missing keys."""
+    if not isinstance(data, dict):
+        raise OmrlError(f"{where}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise OmrlError(
+            f"{where}: unknown key {unknown[0]!r}; allowed keys: {', '.join(sorted(fields))}"
+        )
+    kwargs = {}
+    for name, f in fields.items():
+        if name in data:
+            kwargs[name] = _coerce(data[name], hints[name], f"{where}.{name}")
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise OmrlError(f"{where}: missing key {name!r}")
+    return cls(**kwargs)
+
+
+def to_dict(obj: Any) -> dict[str, Any]:
+    """A config as plain JSON/YAML-ready data (tuples become lists)."""
+
+    def plain(v: Any) -> Any:
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        return v
+
+    return plain(dataclasses.asdict(obj))
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``a.b=value`` overrides (values parsed as YAML) to a nested mapping."""
+    out = yaml.safe_load(yaml.safe_dump(data))
+    for item in overrides:
+        if "=" not in item:
+            raise OmrlError(f"--set expects key=value, got {item!r}")
+        key, raw = item.split("=", 1)
+        node = out
+        parts = key.split(".")
+        for part in parts[:-1]:
+            if not isinstance(node.get(part), dict):
+                raise OmrlError(f"--set {key}: {part!r} is not a section of the config")
+            node = node[part]
+        if parts[-1] not in node:
+            raise OmrlError(
+                f"--set {key}: unknown key {parts[-1]!r}; allowed keys: {', '.join(sorted(node))}"
+            )
+        node[parts[-1]] = yaml.safe_load(raw)
+    return out
+
+
+def load_yaml(path: Path) -> Any:
+    """Read a YAML file with a one-line error when it is missing or malformed."""
+    try:
+        return yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise OmrlError(f"no such file: {path}") from None
+    except yaml.YAMLError as exc:
+        raise OmrlError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None

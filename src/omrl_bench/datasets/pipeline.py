@@ -1,0 +1,337 @@
+"""The generation pipeline: per-task stages, publishing, and the executors that run them.
+
+Per task (``generate_task``, the unit of work an executor runs):
+  a. SB3 SAC on the dense reward, checkpoints every K steps (``work/task-XX/sac``);
+  b. every checkpoint rolled out for ``score_episodes`` stochastic episodes (``scores.json``);
+  c. qualities chosen from the scores (expert = final, random = step 0,
+     medium = normalised dense score closest to 0.5);
+  d. one dataset per requested quality, staged in the task's own work directory.
+Every stage writes to a temporary name and renames when complete, and is
+skipped when its output exists, so a killed run resumes where it stopped. The
+driver process alone publishes staged datasets into the Minari root (one
+``os.replace`` of a directory each), so concurrent workers never touch it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from omrl_bench.datasets.recipe import QUALITIES, Recipe
+from omrl_bench.envs import get_suite, make_task_env, task_parameters, train_test_split
+from omrl_bench.errors import OmrlError
+
+STAGING = ".omrl-staging"
+WORK = ".omrl-work"
+
+
+def default_root() -> Path:
+    """Minari's dataset root: ``MINARI_DATASETS_PATH`` or ``~/.minari/datasets``."""
+    return Path(os.environ.get("MINARI_DATASETS_PATH", Path.home() / ".minari" / "datasets"))
+
+
+def dataset_dir(root: Path, dataset_id: str) -> Path:
+    return root / dataset_id
+
+
+def package_versions() -> dict[str, str]:
+    names = ["omrl-bench", "gymnasium", "mujoco", "stable-baselines3", "torch", "minari", "h5py", "numpy"]
+    out = {}
+    for name in names:
+        try:
+            out[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def _atomic_write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def parse_qualities(text: str | None) -> tuple[str, ...]:
+    if not text:
+        return QUALITIES
+    chosen = tuple(q.strip() for q in text.split(",") if q.strip())
+    for q in chosen:
+        if q not in QUALITIES:
+            raise OmrlError(f"unknown quality {q!r}; choose from: {', '.join(QUALITIES)}")
+    return chosen
+
+
+def parse_tasks(text: str | None, n_tasks: int) -> tuple[int, ...]:
+    if not text:
+        return tuple(range(n_tasks))
+    try:
+        tasks = tuple(int(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise OmrlError(f"--tasks expects comma-separated task indices, got {text!r}") from None
+    bad = [t for t in tasks if not 0 <= t < n_tasks]
+    if bad:
+        raise OmrlError(f"task index {bad[0]} out of range; this preset has tasks 0..{n_tasks - 1}")
+    return tasks
+
+
+@dataclass(frozen=True)
+class StagedDataset:
+    """A finished dataset in a worker's staging directory, ready to publish."""
+
+    task: int
+    quality: str
+    files: dict[str, bytes]  # data/ file name -> contents (travels from any Ray node)
+
+
+def _select_qualities(scores: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Expert = final checkpoint, random = step 0, medium = normalised dense score closest to 0.5."""
+    lo, hi = scores[0]["dense_return"], scores[-1]["dense_return"]
+    span = hi - lo if abs(hi - lo) > 1e-9 else 1e-9
+    for s in scores:
+        s["normalised_score"] = (s["dense_return"] - lo) / span
+    middle = scores[1:-1] or scores
+    medium = min(middle, key=lambda s: abs(s["normalised_score"] - 0.5))
+    return {"expert": scores[-1], "medium": medium, "random": scores[0]}
+
+
+def generate_task(recipe: Recipe, task: int, qualities: tuple[str, ...], root: str) -> list[StagedDataset]:
+    """Run every stage of one task; return its staged datasets (existing stages are reused)."""
+    import torch
+
+    from omrl_bench.datasets import storage
+    from omrl_bench.datasets.behaviour import checkpoint_name, derive_seed, load_policy, rollout, train_sac
+
+    torch.set_num_threads(1)
+    cfg = recipe.config
+    suite = get_suite(recipe.suite)
+    kwargs = task_parameters(suite, cfg.n_tasks, cfg.task_seed)[task]
+    work = Path(root) / WORK / f"{recipe.suite}-{recipe.preset}-{recipe.fingerprint}" / f"task-{task:02d}"
+    work.mkdir(parents=True, exist_ok=True)
+    sac_seed = derive_seed(recipe.seed, task, "sac")
+
+    # a. SAC with checkpoints (restarted from step 0 if it was killed: same seed, same result)
+    sac_dir = work / "sac"
+    if not sac_dir.exists():
+        partial = work / "sac.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        train_sac(suite, kwargs, cfg.sac, sac_seed, partial)
+        os.replace(partial, sac_dir)
+    steps = list(range(0, cfg.sac.total_steps + 1, cfg.sac.checkpoint_every))
+
+    # b. + c. score every checkpoint, choose the qualities
+    scores_path = work / "scores.json"
+    if scores_path.exists():
+        scores = json.loads(scores_path.read_text())
+    else:
+        rows = []
+        for step in steps:
+            eps = rollout(suite, kwargs, load_policy(sac_dir / checkpoint_name(step)), cfg.score_episodes,
+                          derive_seed(recipe.seed, task, "score", step), cfg.rollout_batch)
+            rows.append({"step": step, "dense_return": float(np.mean([e.total("rewards") for e in eps])),
+                         "sparse_return": float(np.mean([e.total("sparse_reward") for e in eps]))})
+        chosen = _select_qualities(rows)
+        scores = {"checkpoints": rows, "chosen": {q: s["step"] for q, s in chosen.items()}}
+        _atomic_write_json(scores_path, scores)
+    by_step = {s["step"]: s for s in scores["checkpoints"]}
+
+    # d. one staged dataset per quality
+    staged = []
+    split = train_test_split(suite, cfg.n_tasks, cfg.n_test, cfg.split_seed)
+    for quality in qualities:
+        ds_id = recipe.dataset_id(task, quality)
+        out = work / "staged" / f"{quality}-v0"
+        if not (out / "data" / storage.METADATA_FILE).exists():
+            step = scores["chosen"][quality]
+            seed = derive_seed(recipe.seed, task, "data", quality)
+            eps = rollout(suite, kwargs, load_policy(sac_dir / checkpoint_name(step)), cfg.dataset_episodes,
+                          seed, cfg.rollout_batch)
+            env = make_task_env(suite, kwargs)
+            assert env.spec is not None
+            image = storage.encode_hdf5(eps)
+            meta = storage.minari_metadata(
+                ds_id, env.spec, env.observation_space, env.action_space, eps, image,
+                description=f"{recipe.suite} task {task} ({'test' if task in split['test'] else 'train'}), "
+                            f"{quality} data of an SB3 SAC agent, omrl-bench preset {recipe.preset}",
+                omrl={
+                    "suite": recipe.suite, "preset": recipe.preset, "task": task, "task_kwargs": kwargs,
+                    "split": "test" if task in split["test"] else "train",
+                    "quality": quality, "checkpoint_step": step,
+                    "normalised_score": by_step[step]["normalised_score"],
+                    "checkpoint_scores": by_step[step],
+                    "dataset_dense_return": float(np.mean([e.total("rewards") for e in eps])),
+                    "dataset_sparse_return": float(np.mean([e.total("sparse_reward") for e in eps])),
+                    "sac": {"seed": sac_seed, **recipe.as_dict()["config"]["sac"]},
+                    "seeds": {"base": recipe.seed, "sac": sac_seed, "rollout": seed},
+                    "recipe_fingerprint": recipe.fingerprint,
+                    "versions": package_versions(),
+                },
+            )
+            env.close()
+            tmp = out.with_name(out.name + ".partial")
+            shutil.rmtree(tmp, ignore_errors=True)
+            storage.write_dataset_dir(tmp / "data", image, meta)
+            os.replace(tmp, out)
+        files = {name: (out / "data" / name).read_bytes() for name in (storage.MAIN_FILE, storage.METADATA_FILE)}
+        staged.append(StagedDataset(task, quality, files))
+    return staged
+
+
+def published_fingerprint(root: Path, dataset_id: str) -> str | None:
+    """The recipe fingerprint of a published dataset, or None when there is none."""
+    from omrl_bench.datasets import storage
+
+    data = dataset_dir(root, dataset_id) / "data"
+    if not data.exists():
+        return None
+    return str(storage.read_metadata(data)["omrl"]["recipe_fingerprint"])
+
+
+def publish(root: Path, recipe: Recipe, staged: StagedDataset) -> None:
+    """Move a staged dataset into the Minari root with one rename (driver process only)."""
+    target = dataset_dir(root, recipe.dataset_id(staged.task, staged.quality))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for ns in _namespaces(recipe, staged.task):
+        f = root / ns / "namespace_metadata.json"
+        if not f.exists():
+            _atomic_write_json(f, {})
+    if target.exists():
+        return
+    local = root / STAGING / f"{recipe.fingerprint}-task-{staged.task:02d}-{staged.quality}"
+    shutil.rmtree(local, ignore_errors=True)
+    (local / "data").mkdir(parents=True)
+    for name, content in staged.files.items():
+        (local / "data" / name).write_bytes(content)
+    os.replace(local, target)
+
+
+def _namespaces(recipe: Recipe, task: int) -> list[str]:
+    return ["omrl", recipe.namespace, f"{recipe.namespace}/task-{task:02d}"]
+
+
+def write_suite_metadata(root: Path, recipe: Recipe) -> None:
+    """Namespace metadata of the suite: task list, split, recipe and versions."""
+    cfg = recipe.config
+    suite = get_suite(recipe.suite)
+    path = root / recipe.namespace / "namespace_metadata.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write_json(path, {
+        "description": f"omrl-bench {recipe.suite} datasets, preset {recipe.preset}",
+        "suite": recipe.suite, "env_id": suite.env_id,
+        "tasks": task_parameters(suite, cfg.n_tasks, cfg.task_seed),
+        "split": train_test_split(suite, cfg.n_tasks, cfg.n_test, cfg.split_seed),
+        "sparse_context": suite.sparse_context, "reported_reward": suite.reported_reward,
+        "recipe": recipe.as_dict(), "recipe_fingerprint": recipe.fingerprint,
+        "versions": package_versions(),
+    })
+
+
+class Executor:
+    """Runs ``generate_task`` calls and yields their results as they finish."""
+
+    def map_unordered(self, fn: Callable[..., Any], calls: list[tuple[Any, ...]]) -> Iterable[Any]:
+        raise NotImplementedError
+
+
+class LocalExecutor(Executor):
+    """A pool of local worker processes (spawned: each sets torch to one thread)."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+
+    def map_unordered(self, fn: Callable[..., Any], calls: list[tuple[Any, ...]]) -> Iterable[Any]:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        if self.workers <= 1:
+            for call in calls:
+                yield fn(*call)
+            return
+        with ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn")) as pool:
+            futures = [pool.submit(fn, *call) for call in calls]
+            try:
+                for fut in as_completed(futures):
+                    yield fut.result()
+            except BaseException:
+                for fut in futures:
+                    fut.cancel()
+                raise
+
+
+class RayExecutor(Executor):
+    """Ray tasks (one CPU each) on a local runtime or a cluster given by ``address``."""
+
+    def __init__(self, address: str | None, workers: int | None) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise OmrlError("--executor ray needs Ray: pip install 'omrl-bench[ray]'") from None
+        self.ray = ray
+        if not ray.is_initialized():
+            try:
+                ray.init(address=address, num_cpus=None if address else workers,
+                         include_dashboard=False, log_to_driver=False,
+                         runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}})
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise OmrlError(f"cannot reach a Ray cluster at {address!r}: {first}") from None
+
+    def map_unordered(self, fn: Callable[..., Any], calls: list[tuple[Any, ...]]) -> Iterable[Any]:
+        remote = self.ray.remote(num_cpus=1)(fn)
+        pending = [remote.remote(*call) for call in calls]
+        while pending:
+            done, pending = self.ray.wait(pending, num_returns=1)
+            yield self.ray.get(done[0])
+
+
+def make_executor(name: str, workers: int, address: str | None) -> Executor:
+    if name == "local":
+        return LocalExecutor(workers)
+    if name == "ray":
+        return RayExecutor(address, workers)
+    raise OmrlError(f"unknown executor {name!r}; choose one of: local, ray")
+
+
+@dataclass
+class GenerationResult:
+    published: list[StagedDataset]
+    skipped: int
+    wall_time_s: float
+
+
+def generate(recipe: Recipe, root: Path, tasks: tuple[int, ...], qualities: tuple[str, ...],
+             executor: Executor, on_task_done: Callable[[int], None] | None = None) -> GenerationResult:
+    """Generate and publish the datasets of ``tasks`` x ``qualities``; finished ones are kept."""
+    t0 = time.time()
+    root.mkdir(parents=True, exist_ok=True)
+    todo: list[int] = []
+    for task in tasks:
+        missing = False
+        for q in qualities:
+            ds_id = recipe.dataset_id(task, q)
+            fp = published_fingerprint(root, ds_id)
+            if fp is None:
+                missing = True
+            elif fp != recipe.fingerprint:
+                raise OmrlError(f"{ds_id} exists in {root} from a different recipe or seed; "
+                                f"remove it or choose another --root")
+        if missing:
+            todo.append(task)
+    write_suite_metadata(root, recipe)
+    published: list[StagedDataset] = []
+    calls = [(recipe, t, qualities, str(root)) for t in todo]
+    for staged_list in executor.map_unordered(generate_task, calls):
+        for staged in staged_list:
+            publish(root, recipe, staged)
+            published.append(staged)
+        if on_task_done is not None:
+            on_task_done(staged_list[0].task if staged_list else -1)
+    return GenerationResult(published, len(tasks) - len(todo), time.time() - t0)

@@ -1,0 +1,97 @@
+"""Data-generation recipes: one YAML per suite with presets ``smoke``, ``cpu`` and ``paper``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from omrl_bench.config import apply_overrides, from_dict, load_yaml, to_dict
+from omrl_bench.envs import get_suite
+from omrl_bench.errors import OmrlError
+
+QUALITIES = ("expert", "medium", "random")
+
+
+@dataclass(frozen=True)
+class SACConfig:
+    """stable-baselines3 SAC settings of the per-task behaviour agents."""
+
+    total_steps: int
+    checkpoint_every: int
+    net_arch: tuple[int, ...] = (256, 256)
+    learning_rate: float = 3e-4
+    batch_size: int = 256
+    buffer_size: int = 1_000_000
+    learning_starts: int = 100
+    gamma: float = 0.99
+    tau: float = 0.005
+    train_freq: int = 1
+    gradient_steps: int = 1
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    """Everything that determines a suite's datasets (with the base seed)."""
+
+    n_tasks: int
+    n_test: int
+    task_seed: int
+    split_seed: int
+    sac: SACConfig
+    score_episodes: int  # stochastic episodes per checkpoint, for quality selection
+    dataset_episodes: int  # episodes per (task, quality) dataset
+    rollout_batch: int = 500  # envs stepped together in one batched policy call
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A resolved recipe: suite, preset, base seed and config."""
+
+    suite: str
+    preset: str
+    seed: int
+    config: GenerationConfig
+
+    @property
+    def namespace(self) -> str:
+        """Minari namespace of this recipe's datasets."""
+        return f"omrl/{self.suite}-{self.preset}"
+
+    def dataset_id(self, task: int, quality: str) -> str:
+        """Minari dataset id of one (task, quality)."""
+        return f"{self.namespace}/task-{task:02d}/{quality}-v0"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"suite": self.suite, "preset": self.preset, "seed": self.seed,
+                "config": to_dict(self.config)}
+
+    @property
+    def fingerprint(self) -> str:
+        """Hash of everything that determines the data: equal fingerprints, equal datasets."""
+        blob = json.dumps(self.as_dict(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def recipe_path(suite: str) -> Path:
+    get_suite(suite)
+    return Path(str(resources.files("omrl_bench.datasets") / "recipes" / f"{suite}.yaml"))
+
+
+def preset_names(suite: str) -> list[str]:
+    return sorted(load_yaml(recipe_path(suite))["presets"])
+
+
+def load_recipe(suite: str, preset: str, seed: int = 0, overrides: list[str] | None = None) -> Recipe:
+    """Load a suite's preset, apply ``--set`` overrides and validate every key."""
+    presets = load_yaml(recipe_path(suite))["presets"]
+    if preset not in presets:
+        raise OmrlError(f"unknown preset {preset!r} for {suite}; choose one of: {', '.join(presets)}")
+    data = apply_overrides(presets[preset], overrides or [])
+    config = from_dict(GenerationConfig, data, where=f"{suite}.{preset}")
+    if config.sac.total_steps % config.sac.checkpoint_every:
+        raise OmrlError(f"{suite}.{preset}: sac.total_steps must be a multiple of sac.checkpoint_every")
+    return Recipe(suite=suite, preset=preset, seed=seed, config=config)
