@@ -37,8 +37,9 @@ def main() -> None:
 
 
 @main.command("generate-data")
-@click.option("--suite", required=True, help="sparse-point-robot, point-robot-wind, sparse-cheetah-vel, "
-              "sparse-ant-fwd-back")
+@click.option(
+    "--suite", required=True, help="sparse-point-robot, point-robot-wind, sparse-cheetah-vel, sparse-ant-fwd-back"
+)
 @click.option("--preset", default="cpu", show_default=True, help="smoke, cpu or paper")
 @click.option("--tasks", default=None, help="comma-separated task indices (default: all)")
 @click.option("--qualities", default=None, help="comma-separated subset of expert,medium,random")
@@ -49,9 +50,18 @@ def main() -> None:
 @click.option("--root", default=None, help="Minari dataset root (default: $MINARI_DATASETS_PATH)")
 @click.option("--set", "overrides", multiple=True, help="override a preset key, e.g. sac.total_steps=2000")
 @_one_line_errors
-def generate_data(suite: str, preset: str, tasks: str | None, qualities: str | None, executor: str,
-                  workers: int, ray_address: str | None, seed: int, root: str | None,
-                  overrides: tuple[str, ...]) -> None:
+def generate_data(
+    suite: str,
+    preset: str,
+    tasks: str | None,
+    qualities: str | None,
+    executor: str,
+    workers: int,
+    ray_address: str | None,
+    seed: int,
+    root: str | None,
+    overrides: tuple[str, ...],
+) -> None:
     """Train one SAC agent per task and publish expert/medium/random Minari datasets."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -65,25 +75,89 @@ def generate_data(suite: str, preset: str, tasks: str | None, qualities: str | N
     quality_list = parse_qualities(qualities)
     base = _root(root)
     ex = make_executor(executor, workers, ray_address)
-    with Progress(TextColumn(f"{suite} [{preset}]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  transient=False, disable=not sys.stderr.isatty()) as progress:
+    with Progress(
+        TextColumn(f"{suite} [{preset}]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        transient=False,
+        disable=not sys.stderr.isatty(),
+    ) as progress:
         bar = progress.add_task("tasks", total=len(task_list))
         result = generate(recipe, base, task_list, quality_list, ex, lambda _t: progress.advance(bar))
         progress.update(bar, completed=len(task_list))
     _print_summary(base, recipe, task_list, quality_list, result.wall_time_s, result.skipped)
 
 
-def _print_summary(root: Path, recipe: Any, tasks: tuple[int, ...], qualities: tuple[str, ...],
-                   wall: float, skipped: int) -> None:
+def _print_summary(
+    root: Path, recipe: Any, tasks: tuple[int, ...], qualities: tuple[str, ...], wall: float, skipped: int
+) -> None:
     from omrl_bench.datasets.loader import summarise
 
     rows = summarise(root, recipe, tasks, qualities)
-    click.echo(f"{recipe.suite} preset {recipe.preset} seed {recipe.seed}: {len(tasks)} tasks "
-               f"({skipped} already published), wall time {wall:.1f} s, root {root}")
+    click.echo(
+        f"{recipe.suite} preset {recipe.preset} seed {recipe.seed}: {len(tasks)} tasks "
+        f"({skipped} already published), wall time {wall:.1f} s, root {root}"
+    )
     click.echo(f"{'quality':<8} {'datasets':>8} {'sparse return':>14} {'dense return':>13} {'norm. score':>12}")
     for r in rows:
-        click.echo(f"{r['quality']:<8} {r['datasets']:>8} {r['sparse_return']:>14.2f} "
-                   f"{r['dense_return']:>13.2f} {r['normalised_score']:>12.2f}")
+        click.echo(
+            f"{r['quality']:<8} {r['datasets']:>8} {r['sparse_return']:>14.2f} "
+            f"{r['dense_return']:>13.2f} {r['normalised_score']:>12.2f}"
+        )
+
+
+@main.command("run")
+@click.option("--algo", required=True, help="focal or focalpp")
+@click.option("--variant", default=None, help="focalpp: contrastive, batch-wise, sequence-wise, parallel, series, set")
+@click.option("--suite", required=True)
+@click.option("--train-quality", default="expert", show_default=True)
+@click.option("--test-quality", default="expert", show_default=True, help="one or more, comma-separated")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--preset", default="cpu", show_default=True, help="smoke, cpu or paper")
+@click.option("--data-preset", default=None, help="dataset preset (default: same as --preset)")
+@click.option("--device", default="cpu", show_default=True, help="cpu or cuda")
+@click.option("--set", "overrides", multiple=True, help="override a config key, e.g. ac.actor_lr=3e-4")
+@click.option("--out", default="runs", show_default=True, help="directory of run directories")
+@click.option("--root", default=None, help="Minari dataset root (default: $MINARI_DATASETS_PATH)")
+@click.option("--resume", is_flag=True, help="continue the run in --out from its last checkpoint")
+@_one_line_errors
+def run(
+    algo: str,
+    variant: str | None,
+    suite: str,
+    train_quality: str,
+    test_quality: str,
+    seed: int,
+    preset: str,
+    data_preset: str | None,
+    device: str,
+    overrides: tuple[str, ...],
+    out: str,
+    root: str | None,
+    resume: bool,
+) -> None:
+    """Train an algorithm on a suite's datasets and evaluate it on the held-out tasks."""
+    from omrl_bench.bench.run import RunSpec, execute
+
+    qualities = tuple(q.strip() for q in test_quality.split(",") if q.strip())
+    spec = RunSpec(
+        algo, variant, suite, train_quality, qualities, seed, preset, data_preset or preset, device, overrides
+    )
+    report = execute(spec, Path(out), _root(root) if root else None, resume, progress=sys.stderr.isatty())
+    cfg = report["config"]
+    click.echo(
+        f"{algo} [{cfg['variant']}] on {suite}, trained on {train_quality}, seed {seed}, "
+        f"{report['steps']} steps in {report['train_wall_time_s']:.0f} s"
+    )
+    click.echo(f"{'test quality':<14}{'mean return':>12}{'dense':>10}{'sparse':>10}")
+    for q, res in report["test"].items():
+        click.echo(
+            f"{q:<14}{res['mean_return']:>12.2f}{res['mean_dense_return']:>10.2f}{res['mean_sparse_return']:>10.2f}"
+        )
+    emb = report["embeddings"]["test"]
+    click.echo(f"test embeddings: RMS {emb['rms']:.3f}, ESR {emb['esr']:.3f}")
+    click.echo(f"run directory: {Path(out) / (spec.run_name(cfg['variant']))}")
 
 
 @main.group()
@@ -105,8 +179,10 @@ def datasets_list(root: str | None) -> None:
         if "error" in r:
             click.echo(f"{r['dataset_id']}  {r['error']}")
         else:
-            click.echo(f"{r['dataset_id']}  {r['episodes']} episodes, {r['steps']} steps, {r['size_mb']} MB, "
-                       f"normalised score {r['normalised_score']:.2f}")
+            click.echo(
+                f"{r['dataset_id']}  {r['episodes']} episodes, {r['steps']} steps, {r['size_mb']} MB, "
+                f"normalised score {r['normalised_score']:.2f}"
+            )
 
 
 @datasets.command("verify")

@@ -69,9 +69,7 @@ def from_dict(cls: type[T], data: Any, where: str = "config") -> T:
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise OmrlError(
-            f"{where}: unknown key {unknown[0]!r}; allowed keys: {', '.join(sorted(fields))}"
-        )
+        raise OmrlError(f"{where}: unknown key {unknown[0]!r}; allowed keys: {', '.join(sorted(fields))}")
     kwargs = {}
     for name, f in fields.items():
         if name in data:
@@ -108,9 +106,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
                 raise OmrlError(f"--set {key}: {part!r} is not a section of the config")
             node = node[part]
         if parts[-1] not in node:
-            raise OmrlError(
-                f"--set {key}: unknown key {parts[-1]!r}; allowed keys: {', '.join(sorted(node))}"
-            )
+            raise OmrlError(f"--set {key}: unknown key {parts[-1]!r}; allowed keys: {', '.join(sorted(node))}")
         node[parts[-1]] = yaml.safe_load(raw)
     return out
 

@@ -3,5 +3,4 @@
 from omrl_bench.datasets.loader import SuiteData, TaskData, list_datasets, load_suite, verify_suite
 from omrl_bench.datasets.recipe import QUALITIES, Recipe, load_recipe
 
-__all__ = ["QUALITIES", "Recipe", "SuiteData", "TaskData", "list_datasets", "load_recipe", "load_suite",
-           "verify_suite"]
+__all__ = ["QUALITIES", "Recipe", "SuiteData", "TaskData", "list_datasets", "load_recipe", "load_suite", "verify_suite"]

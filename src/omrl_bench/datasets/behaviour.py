@@ -40,11 +40,20 @@ def train_sac(suite: Suite, task_kwargs: dict[str, Any], cfg: SACConfig, seed: i
     out_dir.mkdir(parents=True, exist_ok=True)
     env = make_task_env(suite, task_kwargs)
     model = SAC(
-        "MlpPolicy", env, seed=seed, device="cpu", verbose=0,
+        "MlpPolicy",
+        env,
+        seed=seed,
+        device="cpu",
+        verbose=0,
         policy_kwargs={"net_arch": list(cfg.net_arch)},
-        learning_rate=cfg.learning_rate, batch_size=cfg.batch_size, buffer_size=cfg.buffer_size,
-        learning_starts=cfg.learning_starts, gamma=cfg.gamma, tau=cfg.tau,
-        train_freq=cfg.train_freq, gradient_steps=cfg.gradient_steps,
+        learning_rate=cfg.learning_rate,
+        batch_size=cfg.batch_size,
+        buffer_size=cfg.buffer_size,
+        learning_starts=cfg.learning_starts,
+        gamma=cfg.gamma,
+        tau=cfg.tau,
+        train_freq=cfg.train_freq,
+        gradient_steps=cfg.gradient_steps,
     )
     steps = [0]
     model.policy.save(str(out_dir / checkpoint_name(0)))
@@ -85,8 +94,9 @@ class Episode:
         return float(self.infos[key][1:].sum())
 
 
-def rollout(suite: Suite, task_kwargs: dict[str, Any], policy: Any, n_episodes: int, seed: int,
-            batch: int = 500) -> list[Episode]:
+def rollout(
+    suite: Suite, task_kwargs: dict[str, Any], policy: Any, n_episodes: int, seed: int, batch: int = 500
+) -> list[Episode]:
     """Roll out ``n_episodes`` stochastic episodes of ``policy``, ``batch`` envs at a time."""
     import torch
 
@@ -96,7 +106,7 @@ def rollout(suite: Suite, task_kwargs: dict[str, Any], policy: Any, n_episodes: 
         n = min(batch, n_episodes - len(episodes))
         envs = [make_task_env(suite, task_kwargs) for _ in range(n)]
         low, high = envs[0].action_space.low, envs[0].action_space.high
-        starts = [env.reset(seed=int(s)) for env, s in zip(envs, rng.integers(0, 2**31, size=n))]
+        starts = [env.reset(seed=int(s)) for env, s in zip(envs, rng.integers(0, 2**31, size=n), strict=True)]
         obs = [[o] for o, _ in starts]
         infos = [[i] for _, i in starts]
         acts: list[list[np.ndarray]] = [[] for _ in range(n)]
@@ -112,7 +122,7 @@ def rollout(suite: Suite, task_kwargs: dict[str, Any], policy: Any, n_episodes: 
             squashed = np.tanh(mean.numpy().astype(np.float64) + np.exp(log_std.numpy()) * noise)
             actions = (low + 0.5 * (squashed + 1.0) * (high - low)).astype(envs[0].action_space.dtype)
             still = []
-            for a, i in zip(actions, active):
+            for a, i in zip(actions, active, strict=True):
                 o, r, te, tr, info = envs[i].step(a)
                 obs[i].append(o)
                 infos[i].append(info)
@@ -125,14 +135,16 @@ def rollout(suite: Suite, task_kwargs: dict[str, Any], policy: Any, n_episodes: 
             active = still
         for i in range(n):
             keys = infos[i][0].keys()
-            episodes.append(Episode(
-                observations=np.asarray(obs[i], dtype=envs[0].observation_space.dtype),
-                actions=np.asarray(acts[i]),
-                rewards=np.asarray(rews[i], dtype=np.float64),
-                terminations=np.asarray(terms[i], dtype=bool),
-                truncations=np.asarray(truncs[i], dtype=bool),
-                infos={k: np.asarray([inf[k] for inf in infos[i]]) for k in keys},
-            ))
+            episodes.append(
+                Episode(
+                    observations=np.asarray(obs[i], dtype=envs[0].observation_space.dtype),
+                    actions=np.asarray(acts[i]),
+                    rewards=np.asarray(rews[i], dtype=np.float64),
+                    terminations=np.asarray(terms[i], dtype=bool),
+                    truncations=np.asarray(truncs[i], dtype=bool),
+                    infos={k: np.asarray([inf[k] for inf in infos[i]]) for k in keys},
+                )
+            )
         for env in envs:
             env.close()
     return episodes

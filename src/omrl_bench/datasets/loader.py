@@ -60,15 +60,18 @@ def suite_namespace(suite: str, preset: str) -> str:
 def read_namespace(root: Path, suite: str, preset: str) -> dict[str, Any]:
     path = root / suite_namespace(suite, preset) / "namespace_metadata.json"
     if not path.exists():
-        raise OmrlError(f"no {suite} datasets of preset {preset!r} in {root}; run: "
-                        f"omrl-bench generate-data --suite {suite} --preset {preset}")
+        raise OmrlError(
+            f"no {suite} datasets of preset {preset!r} in {root}; run: "
+            f"omrl-bench generate-data --suite {suite} --preset {preset}"
+        )
     data: dict[str, Any] = json.loads(path.read_text())
     return data
 
 
 def _load_task(data_dir: Path) -> TaskData:
-    arrays = storage.read_arrays(data_dir, ("observations", "actions", "rewards", "terminations",
-                                            "infos/sparse_reward"))
+    arrays = storage.read_arrays(
+        data_dir, ("observations", "actions", "rewards", "terminations", "infos/sparse_reward")
+    )
     meta = storage.read_metadata(data_dir)
     lengths = np.asarray(meta["omrl"]["episode_lengths"], dtype=np.int64)
     # observations hold T+1 rows per episode: drop each episode's last row / first row
@@ -79,15 +82,34 @@ def _load_task(data_dir: Path) -> TaskData:
     nxt[ends - lengths - 1] = False
     obs = arrays["observations"]
     return TaskData(
-        task=int(meta["omrl"]["task"]), task_kwargs=meta["omrl"]["task_kwargs"],
-        observations=obs[first], actions=arrays["actions"], rewards=arrays["rewards"],
-        sparse_rewards=arrays["infos/sparse_reward"][nxt], next_observations=obs[nxt],
-        terminations=arrays["terminations"], metadata=meta,
+        task=int(meta["omrl"]["task"]),
+        task_kwargs=meta["omrl"]["task_kwargs"],
+        observations=obs[first],
+        actions=arrays["actions"],
+        rewards=arrays["rewards"],
+        sparse_rewards=arrays["infos/sparse_reward"][nxt],
+        next_observations=obs[nxt],
+        terminations=arrays["terminations"],
+        metadata=meta,
     )
 
 
-def load_suite(suite: str, quality: str, split: str = "train", preset: str = "cpu",
-               root: str | Path | None = None, workers: int = 2) -> SuiteData:
+def load_task_dirs(dirs: list[Path], workers: int = 2) -> list[TaskData]:
+    """Load dataset directories into TaskData, over ``workers`` processes when there are many."""
+    if workers > 1 and len(dirs) > 8:
+        with ProcessPoolExecutor(workers) as pool:
+            return list(pool.map(_load_task, dirs, chunksize=max(1, len(dirs) // (4 * workers))))
+    return [_load_task(d) for d in dirs]
+
+
+def load_suite(
+    suite: str,
+    quality: str,
+    split: str = "train",
+    preset: str = "cpu",
+    root: str | Path | None = None,
+    workers: int = 2,
+) -> SuiteData:
     """Per-task arrays of one quality of a suite's train or test tasks (or ``all``)."""
     get_suite(suite)
     if quality not in QUALITIES:
@@ -96,18 +118,15 @@ def load_suite(suite: str, quality: str, split: str = "train", preset: str = "cp
         raise OmrlError(f"unknown split {split!r}; choose from: train, test, all")
     base = Path(root) if root is not None else default_root()
     ns = read_namespace(base, suite, preset)
-    tasks = (sorted(set(ns["split"]["train"]) | set(ns["split"]["test"])) if split == "all"
-             else ns["split"][split])
+    tasks = sorted(set(ns["split"]["train"]) | set(ns["split"]["test"])) if split == "all" else ns["split"][split]
     dirs = [base / suite_namespace(suite, preset) / f"task-{t:02d}" / f"{quality}-v0" / "data" for t in tasks]
     missing = [d for d in dirs if not (d / storage.METADATA_FILE).exists()]
     if missing:
-        raise OmrlError(f"{len(missing)} of {len(dirs)} {quality} datasets missing, e.g. {missing[0].parent}; "
-                        f"run omrl-bench generate-data --suite {suite} --preset {preset}")
-    if workers > 1 and len(dirs) > 8:
-        with ProcessPoolExecutor(workers) as pool:
-            data = list(pool.map(_load_task, dirs, chunksize=max(1, len(dirs) // (4 * workers))))
-    else:
-        data = [_load_task(d) for d in dirs]
+        raise OmrlError(
+            f"{len(missing)} of {len(dirs)} {quality} datasets missing, e.g. {missing[0].parent}; "
+            f"run omrl-bench generate-data --suite {suite} --preset {preset}"
+        )
+    data = load_task_dirs(dirs, workers)
     first = data[0]
     for d in data:
         if d.observations.shape[1:] != first.observations.shape[1:] or d.actions.shape[1:] != first.actions.shape[1:]:
@@ -125,10 +144,17 @@ def list_datasets(root: Path | None = None) -> list[dict[str, Any]]:
         try:
             meta = json.loads(meta_path.read_text())
             o = meta["omrl"]
-            rows.append({"dataset_id": meta["dataset_id"], "episodes": meta["total_episodes"],
-                         "steps": meta["total_steps"], "size_mb": meta["dataset_size"],
-                         "normalised_score": o["normalised_score"],
-                         "sparse_return": o["dataset_sparse_return"], "dense_return": o["dataset_dense_return"]})
+            rows.append(
+                {
+                    "dataset_id": meta["dataset_id"],
+                    "episodes": meta["total_episodes"],
+                    "steps": meta["total_steps"],
+                    "size_mb": meta["dataset_size"],
+                    "normalised_score": o["normalised_score"],
+                    "sparse_return": o["dataset_sparse_return"],
+                    "dense_return": o["dataset_dense_return"],
+                }
+            )
         except (json.JSONDecodeError, KeyError):
             rows.append({"dataset_id": str(meta_path.parent.parent.relative_to(base)), "error": "corrupt metadata"})
     return rows
@@ -149,8 +175,9 @@ def verify_dataset(data_dir: Path, expected: dict[str, Any] | None = None) -> li
     if storage.sha256_file(main) != meta["omrl"]["sha256"]:
         return [f"{main}: checksum mismatch (file corrupted or modified)"]
     try:
-        arrays = storage.read_arrays(data_dir, ("observations", "actions", "rewards", "terminations",
-                                                "truncations", "infos/sparse_reward"))
+        arrays = storage.read_arrays(
+            data_dir, ("observations", "actions", "rewards", "terminations", "truncations", "infos/sparse_reward")
+        )
     except OmrlError as exc:
         return [str(exc)]
     obs_space = storage._space(meta["observation_space"])
@@ -186,8 +213,9 @@ def verify_suite(suite: str, preset: str = "cpu", root: Path | None = None) -> t
             if not d.exists():
                 continue
             n_checked += 1
-            problems += verify_dataset(d, {"task": task, "quality": q, "task_kwargs": kwargs,
-                                           "recipe_fingerprint": ns["recipe_fingerprint"]})
+            problems += verify_dataset(
+                d, {"task": task, "quality": q, "task_kwargs": kwargs, "recipe_fingerprint": ns["recipe_fingerprint"]}
+            )
     if n_checked == 0:
         problems.append(f"no datasets of {suite} preset {preset!r} under {base}")
     return n_checked, problems
@@ -202,10 +230,13 @@ def summarise(root: Path, recipe: Any, tasks: tuple[int, ...], qualities: tuple[
             path = root / recipe.dataset_id(t, q) / "data"
             if (path / storage.METADATA_FILE).exists():
                 metas.append(storage.read_metadata(path)["omrl"])
-        rows.append({
-            "quality": q, "datasets": len(metas),
-            "sparse_return": float(np.mean([m["dataset_sparse_return"] for m in metas])) if metas else float("nan"),
-            "dense_return": float(np.mean([m["dataset_dense_return"] for m in metas])) if metas else float("nan"),
-            "normalised_score": float(np.mean([m["normalised_score"] for m in metas])) if metas else float("nan"),
-        })
+        rows.append(
+            {
+                "quality": q,
+                "datasets": len(metas),
+                "sparse_return": float(np.mean([m["dataset_sparse_return"] for m in metas])) if metas else float("nan"),
+                "dense_return": float(np.mean([m["dataset_dense_return"] for m in metas])) if metas else float("nan"),
+                "normalised_score": float(np.mean([m["normalised_score"] for m in metas])) if metas else float("nan"),
+            }
+        )
     return rows

@@ -134,10 +134,21 @@ def generate_task(recipe: Recipe, task: int, qualities: tuple[str, ...], root: s
     else:
         rows = []
         for step in steps:
-            eps = rollout(suite, kwargs, load_policy(sac_dir / checkpoint_name(step)), cfg.score_episodes,
-                          derive_seed(recipe.seed, task, "score", step), cfg.rollout_batch)
-            rows.append({"step": step, "dense_return": float(np.mean([e.total("rewards") for e in eps])),
-                         "sparse_return": float(np.mean([e.total("sparse_reward") for e in eps]))})
+            eps = rollout(
+                suite,
+                kwargs,
+                load_policy(sac_dir / checkpoint_name(step)),
+                cfg.score_episodes,
+                derive_seed(recipe.seed, task, "score", step),
+                cfg.rollout_batch,
+            )
+            rows.append(
+                {
+                    "step": step,
+                    "dense_return": float(np.mean([e.total("rewards") for e in eps])),
+                    "sparse_return": float(np.mean([e.total("sparse_reward") for e in eps])),
+                }
+            )
         chosen = _select_qualities(rows)
         scores = {"checkpoints": rows, "chosen": {q: s["step"] for q, s in chosen.items()}}
         _atomic_write_json(scores_path, scores)
@@ -152,19 +163,34 @@ def generate_task(recipe: Recipe, task: int, qualities: tuple[str, ...], root: s
         if not (out / "data" / storage.METADATA_FILE).exists():
             step = scores["chosen"][quality]
             seed = derive_seed(recipe.seed, task, "data", quality)
-            eps = rollout(suite, kwargs, load_policy(sac_dir / checkpoint_name(step)), cfg.dataset_episodes,
-                          seed, cfg.rollout_batch)
+            eps = rollout(
+                suite,
+                kwargs,
+                load_policy(sac_dir / checkpoint_name(step)),
+                cfg.dataset_episodes,
+                seed,
+                cfg.rollout_batch,
+            )
             env = make_task_env(suite, kwargs)
             assert env.spec is not None
             image = storage.encode_hdf5(eps)
             meta = storage.minari_metadata(
-                ds_id, env.spec, env.observation_space, env.action_space, eps, image,
+                ds_id,
+                env.spec,
+                env.observation_space,
+                env.action_space,
+                eps,
+                image,
                 description=f"{recipe.suite} task {task} ({'test' if task in split['test'] else 'train'}), "
-                            f"{quality} data of an SB3 SAC agent, omrl-bench preset {recipe.preset}",
+                f"{quality} data of an SB3 SAC agent, omrl-bench preset {recipe.preset}",
                 omrl={
-                    "suite": recipe.suite, "preset": recipe.preset, "task": task, "task_kwargs": kwargs,
+                    "suite": recipe.suite,
+                    "preset": recipe.preset,
+                    "task": task,
+                    "task_kwargs": kwargs,
                     "split": "test" if task in split["test"] else "train",
-                    "quality": quality, "checkpoint_step": step,
+                    "quality": quality,
+                    "checkpoint_step": step,
                     "normalised_score": by_step[step]["normalised_score"],
                     "checkpoint_scores": by_step[step],
                     "dataset_dense_return": float(np.mean([e.total("rewards") for e in eps])),
@@ -223,15 +249,21 @@ def write_suite_metadata(root: Path, recipe: Recipe) -> None:
     suite = get_suite(recipe.suite)
     path = root / recipe.namespace / "namespace_metadata.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write_json(path, {
-        "description": f"omrl-bench {recipe.suite} datasets, preset {recipe.preset}",
-        "suite": recipe.suite, "env_id": suite.env_id,
-        "tasks": task_parameters(suite, cfg.n_tasks, cfg.task_seed),
-        "split": train_test_split(suite, cfg.n_tasks, cfg.n_test, cfg.split_seed),
-        "sparse_context": suite.sparse_context, "reported_reward": suite.reported_reward,
-        "recipe": recipe.as_dict(), "recipe_fingerprint": recipe.fingerprint,
-        "versions": package_versions(),
-    })
+    _atomic_write_json(
+        path,
+        {
+            "description": f"omrl-bench {recipe.suite} datasets, preset {recipe.preset}",
+            "suite": recipe.suite,
+            "env_id": suite.env_id,
+            "tasks": task_parameters(suite, cfg.n_tasks, cfg.task_seed),
+            "split": train_test_split(suite, cfg.n_tasks, cfg.n_test, cfg.split_seed),
+            "sparse_context": suite.sparse_context,
+            "reported_reward": suite.reported_reward,
+            "recipe": recipe.as_dict(),
+            "recipe_fingerprint": recipe.fingerprint,
+            "versions": package_versions(),
+        },
+    )
 
 
 class Executor:
@@ -277,9 +309,13 @@ class RayExecutor(Executor):
         self.ray = ray
         if not ray.is_initialized():
             try:
-                ray.init(address=address, num_cpus=None if address else workers,
-                         include_dashboard=False, log_to_driver=False,
-                         runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}})
+                ray.init(
+                    address=address,
+                    num_cpus=None if address else workers,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}},
+                )
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 raise OmrlError(f"cannot reach a Ray cluster at {address!r}: {first}") from None
@@ -307,8 +343,14 @@ class GenerationResult:
     wall_time_s: float
 
 
-def generate(recipe: Recipe, root: Path, tasks: tuple[int, ...], qualities: tuple[str, ...],
-             executor: Executor, on_task_done: Callable[[int], None] | None = None) -> GenerationResult:
+def generate(
+    recipe: Recipe,
+    root: Path,
+    tasks: tuple[int, ...],
+    qualities: tuple[str, ...],
+    executor: Executor,
+    on_task_done: Callable[[int], None] | None = None,
+) -> GenerationResult:
     """Generate and publish the datasets of ``tasks`` x ``qualities``; finished ones are kept."""
     t0 = time.time()
     root.mkdir(parents=True, exist_ok=True)
@@ -321,8 +363,9 @@ def generate(recipe: Recipe, root: Path, tasks: tuple[int, ...], qualities: tupl
             if fp is None:
                 missing = True
             elif fp != recipe.fingerprint:
-                raise OmrlError(f"{ds_id} exists in {root} from a different recipe or seed; "
-                                f"remove it or choose another --root")
+                raise OmrlError(
+                    f"{ds_id} exists in {root} from a different recipe or seed; remove it or choose another --root"
+                )
         if missing:
             todo.append(task)
     write_suite_metadata(root, recipe)

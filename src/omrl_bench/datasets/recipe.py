@@ -66,8 +66,7 @@ class Recipe:
         return f"{self.namespace}/task-{task:02d}/{quality}-v0"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"suite": self.suite, "preset": self.preset, "seed": self.seed,
-                "config": to_dict(self.config)}
+        return {"suite": self.suite, "preset": self.preset, "seed": self.seed, "config": to_dict(self.config)}
 
     @property
     def fingerprint(self) -> str:

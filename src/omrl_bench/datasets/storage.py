@@ -73,7 +73,9 @@ def encode_hdf5(episodes: Sequence[Episode]) -> bytes:
     fapl.set_fclose_degree(h5py.h5f.CLOSE_STRONG)
     fapl.set_libver_bounds(h5py.h5f.LIBVER_LATEST, h5py.h5f.LIBVER_LATEST)
     fapl.set_fapl_core(block_size=1 << 20, backing_store=False)
-    fid = h5py.h5f.create(b"omrl-in-memory.hdf5", h5py.h5f.ACC_TRUNC, fapl=fapl)
+    fcpl = h5py.h5p.create(h5py.h5p.FILE_CREATE)
+    fcpl.set_obj_track_times(False)  # no timestamps: equal data, byte-identical files
+    fid = h5py.h5f.create(b"omrl-in-memory.hdf5", h5py.h5f.ACC_TRUNC, fcpl=fcpl, fapl=fapl)
     for i, ep in enumerate(episodes):
         g = _group(fid, f"episode_{i}")
         root = h5py.Group(g)
@@ -98,9 +100,16 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def minari_metadata(dataset_id: str, env_spec: gym.envs.registration.EnvSpec, obs_space: gym.Space[Any],
-                    act_space: gym.Space[Any], episodes: Sequence[Episode], file_bytes: bytes,
-                    description: str, omrl: dict[str, Any]) -> dict[str, Any]:
+def minari_metadata(
+    dataset_id: str,
+    env_spec: gym.envs.registration.EnvSpec,
+    obs_space: gym.Space[Any],
+    act_space: gym.Space[Any],
+    episodes: Sequence[Episode],
+    file_bytes: bytes,
+    description: str,
+    omrl: dict[str, Any],
+) -> dict[str, Any]:
     """Minari's ``metadata.json`` fields plus our own under ``omrl``."""
     from minari.serialization import serialize_space
 
@@ -119,8 +128,11 @@ def minari_metadata(dataset_id: str, env_spec: gym.envs.registration.EnvSpec, ob
         "description": description,
         "minari_version": "0.5.4",
         "dataset_size": round(len(file_bytes) / 1e6, 3),
-        "omrl": {**omrl, "sha256": hashlib.sha256(file_bytes).hexdigest(),
-                 "episode_lengths": [len(e.rewards) for e in episodes]},
+        "omrl": {
+            **omrl,
+            "sha256": hashlib.sha256(file_bytes).hexdigest(),
+            "episode_lengths": [len(e.rewards) for e in episodes],
+        },
     }
 
 
@@ -144,8 +156,10 @@ def read_metadata(data_dir: Path) -> dict[str, Any]:
     return meta
 
 
-def read_arrays(data_dir: Path, keys: Sequence[str] = ("observations", "actions", "rewards",
-                "terminations", "truncations", "infos/sparse_reward")) -> dict[str, np.ndarray]:
+def read_arrays(
+    data_dir: Path,
+    keys: Sequence[str] = ("observations", "actions", "rewards", "terminations", "truncations", "infos/sparse_reward"),
+) -> dict[str, np.ndarray]:
     """All episodes of one dataset concatenated: step arrays (N, ...) and per-episode arrays.
 
     ``observations`` and ``infos/*`` hold T+1 rows per episode, the rest T.
@@ -158,10 +172,19 @@ def read_arrays(data_dir: Path, keys: Sequence[str] = ("observations", "actions"
     steps = int(lengths.sum())
     n_eps = len(lengths)
     shapes = {"observations": (steps + n_eps, *obs_space.shape), "actions": (steps, *act_space.shape)}
-    dtypes = {"observations": obs_space.dtype, "actions": act_space.dtype, "terminations": bool,
-              "truncations": bool, "infos/task": np.int64}
-    out = {k: np.empty(shapes.get(k, (steps + n_eps if k.startswith("infos/") else steps,)),
-                       dtype=dtypes.get(k, np.float64)) for k in keys}
+    dtypes = {
+        "observations": obs_space.dtype,
+        "actions": act_space.dtype,
+        "terminations": bool,
+        "truncations": bool,
+        "infos/task": np.int64,
+    }
+    out = {
+        k: np.empty(
+            shapes.get(k, (steps + n_eps if k.startswith("infos/") else steps,)), dtype=dtypes.get(k, np.float64)
+        )
+        for k in keys
+    }
     plus_one = [k == "observations" or k.startswith("infos/") for k in keys]
     path = data_dir / MAIN_FILE
     try:
@@ -172,9 +195,9 @@ def read_arrays(data_dir: Path, keys: Sequence[str] = ("observations", "actions"
         pos = 0
         for i, n in enumerate(lengths):
             g = h5py.h5g.open(fid, f"episode_{i}".encode())
-            for key, arr, extra in zip(keys, out.values(), plus_one):
+            for key, arr, extra in zip(keys, out.values(), plus_one, strict=True):
                 start = pos + (i if extra else 0)
-                h5py.h5d.open(g, key.encode()).read(_ALL, _ALL, arr[start:start + n + extra])
+                h5py.h5d.open(g, key.encode()).read(_ALL, _ALL, arr[start : start + n + extra])
             pos += int(n)
     except (KeyError, OSError, TypeError, ValueError) as exc:
         raise OmrlError(f"corrupt dataset: {path} does not match its metadata ({exc})") from None

@@ -59,9 +59,7 @@ class CheetahVelEnv(HalfCheetahEnv):
     def _get_reset_info(self) -> dict[str, Any]:
         return self._info(0.0, 0.0, 0.0)
 
-    def step(
-        self, action: np.ndarray
-    ) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
         obs, _, terminated, truncated, info = super().step(action)
         x_velocity = float(info["x_velocity"])
         a = np.asarray(action, dtype=np.float64)
@@ -112,9 +110,7 @@ class AntFwdBackEnv(AntEnv):
     def _get_reset_info(self) -> dict[str, Any]:
         return self._info(0.0, 0.0, 0.0)
 
-    def step(
-        self, action: np.ndarray
-    ) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = super().step(action)
         dense = float(reward)
         sparse = float(radius_sparse_reward(dense, self.GOAL_RADIUS))

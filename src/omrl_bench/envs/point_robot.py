@@ -71,9 +71,7 @@ class PointRobotEnv(gym.Env[np.ndarray, np.ndarray]):
         self._state = np.zeros(2, dtype=np.float64)
         return self._state.astype(np.float32), self._info(0.0, 0.0)
 
-    def step(
-        self, action: np.ndarray
-    ) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
         a = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
         self._state = self._state + STEP_SCALE * a + self.wind
         distance = float(np.linalg.norm(self._state - self.goal))

@@ -55,12 +55,10 @@ def _directions(n_tasks: int, seed: int) -> list[dict[str, Any]]:
 SUITES: dict[str, Suite] = {
     s.name: s
     for s in (
-        Suite("sparse-point-robot", "omrl/SparsePointRobot-v0", 20, True, "sparse_reward",
-              _goals_on_half_circle),
+        Suite("sparse-point-robot", "omrl/SparsePointRobot-v0", 20, True, "sparse_reward", _goals_on_half_circle),
         Suite("point-robot-wind", "omrl/PointRobotWind-v0", 20, False, "dense_reward", _winds),
         Suite("sparse-cheetah-vel", "omrl/CheetahVel-v0", 200, True, "dense_reward", _velocities),
-        Suite("sparse-ant-fwd-back", "omrl/AntFwdBack-v0", 200, True, "dense_reward", _directions,
-              train_is_test=True),
+        Suite("sparse-ant-fwd-back", "omrl/AntFwdBack-v0", 200, True, "dense_reward", _directions, train_is_test=True),
     )
 }
 
@@ -86,8 +84,7 @@ def train_test_split(suite: Suite, n_tasks: int, n_test: int, seed: int) -> dict
     if not 0 < n_test < n_tasks:
         raise OmrlError(f"n_test must be in 1..{n_tasks - 1}, got {n_test}")
     perm = np.random.default_rng(seed).permutation(n_tasks)
-    return {"train": sorted(int(i) for i in perm[n_test:]),
-            "test": sorted(int(i) for i in perm[:n_test])}
+    return {"train": sorted(int(i) for i in perm[n_test:]), "test": sorted(int(i) for i in perm[:n_test])}
 
 
 def make_task_env(suite: Suite, kwargs: dict[str, Any], **make_kwargs: Any) -> gym.Env[Any, Any]:

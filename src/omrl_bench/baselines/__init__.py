@@ -1,0 +1,1 @@
+"""Baselines: FOCAL (context-based), MBML and contextual BCQ."""

@@ -1,0 +1,1 @@
+"""Benchmark harness: single runs, experiment grids, tables and figures."""

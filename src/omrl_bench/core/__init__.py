@@ -1,0 +1,1 @@
+"""Shared offline meta-RL core: buffers, context sampling, networks, losses, actor-critic, evaluation."""

@@ -1,0 +1,61 @@
+"""Networks of the actor-critic: MLPs, twin Q, V and the tanh-Gaussian policy."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
+
+
+def mlp(in_dim: int, out_dim: int, hidden: int, depth: int, activation: type[nn.Module] = nn.ReLU) -> nn.Sequential:
+    """``depth`` hidden layers of width ``hidden``."""
+    layers: list[nn.Module] = []
+    d = in_dim
+    for _ in range(depth):
+        layers += [nn.Linear(d, hidden), activation()]
+        d = hidden
+    layers.append(nn.Linear(d, out_dim))
+    return nn.Sequential(*layers)
+
+
+class TwinQ(nn.Module):
+    """Two independent Q(s, a, z) networks (clipped double Q)."""
+
+    def __init__(self, in_dim: int, hidden: int, depth: int) -> None:
+        super().__init__()
+        self.q1 = mlp(in_dim, 1, hidden, depth)
+        self.q2 = mlp(in_dim, 1, hidden, depth)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.q1(x).squeeze(-1), self.q2(x).squeeze(-1)
+
+
+class TanhGaussianPolicy(nn.Module):
+    """pi(a | s, z): a Gaussian squashed by tanh; returns action, mean, log_std, log_prob, pre-tanh."""
+
+    def __init__(self, in_dim: int, action_dim: int, hidden: int, depth: int) -> None:
+        super().__init__()
+        self.trunk = mlp(in_dim, hidden, hidden, depth - 1)
+        self.act = nn.ReLU()
+        self.mean = nn.Linear(hidden, action_dim)
+        self.log_std = nn.Linear(hidden, action_dim)
+
+    def forward(
+        self, x: torch.Tensor, deterministic: bool = False, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        h = self.act(self.trunk(x))
+        mean = self.mean(h)
+        log_std = self.log_std(h).clamp(LOG_STD_MIN, LOG_STD_MAX)
+        std = log_std.exp()
+        if deterministic:
+            pre = mean
+        else:
+            noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+            pre = mean + std * noise
+        action = torch.tanh(pre)
+        normal_logp = (-0.5 * ((pre - mean) / std) ** 2 - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+        log_pi = normal_logp - torch.log(1 - action.pow(2) + 1e-6).sum(-1)
+        return action, mean, log_std, log_pi, pre

@@ -1,0 +1,150 @@
+"""Typed training configs of the context-based algorithms, resolved from ``presets/context_rl.yaml``.
+
+Resolution order: dataclass defaults <- the suite's section (paper Table 7) <- the
+preset (``smoke``/``cpu``/``paper``) <- the algorithm variant <- ``--set`` overrides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from omrl_bench.config import apply_overrides, from_dict, load_yaml
+from omrl_bench.errors import OmrlError
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    type: str = "mlp"  # mlp (FOCAL) | attention (FOCAL++)
+    attention: str = "batch"  # batch | sequence | parallel | series | set (extension)
+    mlp_hidden: int = 200
+    mlp_depth: int = 3
+    hidden: int = 128
+    heads: int = 8
+    reduction: int = 16
+    blocks: int = 3
+    dropout: float = 0.1
+    latent_dim: int = 5
+    next_obs_in_context: bool = False
+
+
+@dataclass(frozen=True)
+class TaskLossConfig:
+    loss: str = "dml"  # dml | contrastive | both
+    lr: float = 1e-3
+    dml_weight: float = 1.0  # beta
+    dml_power: float = 2.0  # n: 2 = inverse-square
+    dml_eps: float = 0.1
+    temperature: float = 0.5  # tau
+    momentum: float = 0.9  # m of the key encoder
+    hard_update: bool = False  # key encoder = query encoder (m = 0)
+
+
+@dataclass(frozen=True)
+class ActorCriticConfig:
+    hidden: int = 256
+    depth: int = 3
+    actor_lr: float = 1e-3
+    critic_lr: float = 1e-3
+    gamma: float = 0.9
+    reward_scale: float = 100.0
+    target_tau: float = 0.005
+    max_entropy: bool = True
+    alpha: float = 0.0  # behaviour-regularisation strength (initial value when trained)
+    train_alpha: bool = False
+    alpha_lr: float = 1.0
+    alpha_max: float = 2000.0
+    target_divergence: float = 0.05
+    divergence_lr: float = 1e-4
+    value_penalty: bool = True
+    policy_regularization: bool = True
+    gradient_penalty: float = 5.0
+    policy_mean_reg: float = 1e-3
+    policy_std_reg: float = 1e-3
+
+    @property
+    def brac(self) -> bool:
+        """The divergence critic is trained only when regularisation can be non-zero."""
+        return self.alpha > 0 or self.train_alpha
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int
+    eval_every: int
+    checkpoint_every: int
+    meta_batch: int = 16
+    batch_size: int = 256
+    context_size: int = 1024
+    log_every: int = 100
+    eval_context_size: int = 400
+    eval_episodes: int = 3
+    embedding_draws: int = 8  # context draws averaged per task for embedding statistics
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    task_loss: TaskLossConfig = field(default_factory=TaskLossConfig)
+    ac: ActorCriticConfig = field(default_factory=ActorCriticConfig)
+
+
+def _presets_path() -> Path:
+    return Path(str(resources.files("omrl_bench") / "presets" / "context_rl.yaml"))
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def variants(algo: str) -> list[str]:
+    data = load_yaml(_presets_path())
+    if algo not in data["algorithms"]:
+        raise OmrlError(f"unknown algorithm {algo!r}; choose one of: {', '.join(data['algorithms'])}")
+    return list(data["algorithms"][algo]["variants"])
+
+
+def resolve_config(
+    algo: str, variant: str | None, suite: str, preset: str, overrides: list[str] | None = None
+) -> tuple[str, TrainConfig]:
+    """The resolved (variant name, config) of one run; every key is checked."""
+    data = load_yaml(_presets_path())
+    algos = data["algorithms"]
+    if algo not in algos:
+        raise OmrlError(f"unknown algorithm {algo!r}; choose one of: {', '.join(algos)}")
+    names = list(algos[algo]["variants"])
+    variant = variant or algos[algo]["default"]
+    if variant not in names:
+        raise OmrlError(f"unknown variant {variant!r} for {algo}; choose one of: {', '.join(names)}")
+    if suite not in data["suites"]:
+        raise OmrlError(f"unknown suite {suite!r}; choose one of: {', '.join(data['suites'])}")
+    if preset not in data["presets"]:
+        raise OmrlError(f"unknown preset {preset!r}; choose one of: {', '.join(data['presets'])}")
+    merged = _merge(_merge(data["suites"][suite], data["presets"][preset]), algos[algo]["variants"][variant])
+    full = _merge(_defaults_dict(), merged)
+    full = apply_overrides(full, overrides or [])
+    cfg = from_dict(TrainConfig, full, where=f"{algo}.{variant}")
+    _validate(cfg)
+    return variant, cfg
+
+
+def _defaults_dict() -> dict[str, Any]:
+    from omrl_bench.config import to_dict
+
+    return to_dict(TrainConfig(steps=0, eval_every=1, checkpoint_every=1))
+
+
+def _validate(cfg: TrainConfig) -> None:
+    from omrl_bench.core.encoders import ATTENTIONS
+
+    if cfg.encoder.type not in ("mlp", "attention"):
+        raise OmrlError(f"encoder.type must be mlp or attention, got {cfg.encoder.type!r}")
+    if cfg.encoder.attention not in ATTENTIONS:
+        raise OmrlError(f"encoder.attention must be one of {', '.join(ATTENTIONS)}, got {cfg.encoder.attention!r}")
+    if cfg.task_loss.loss not in ("dml", "contrastive", "both"):
+        raise OmrlError(f"task_loss.loss must be dml, contrastive or both, got {cfg.task_loss.loss!r}")
+    if min(cfg.steps, cfg.eval_every, cfg.checkpoint_every, cfg.meta_batch, cfg.batch_size, cfg.context_size) <= 0:
+        raise OmrlError("steps, eval_every, checkpoint_every, meta_batch, batch_size and context_size must be > 0")
+    if cfg.encoder.hidden % cfg.encoder.heads:
+        raise OmrlError("encoder.hidden must be divisible by encoder.heads")

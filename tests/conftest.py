@@ -1,0 +1,30 @@
+"""Shared fixtures: tiny generated suites in temporary Minari roots."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def _generate(root: Path, suite: str = "sparse-point-robot", seed: int = 0, workers: int = 1) -> Path:
+    from omrl_bench.datasets.pipeline import LocalExecutor, generate, parse_qualities, parse_tasks
+    from omrl_bench.datasets.recipe import load_recipe
+
+    recipe = load_recipe(suite, "smoke", seed)
+    generate(recipe, root, parse_tasks(None, recipe.config.n_tasks), parse_qualities(None), LocalExecutor(workers))
+    return root
+
+
+@pytest.fixture(scope="session")
+def smoke_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sparse-point-robot smoke preset, generated once per test session (read-only)."""
+    return _generate(tmp_path_factory.mktemp("smoke-root"))
+
+
+@pytest.fixture
+def generate_smoke():
+    return _generate

@@ -1,0 +1,122 @@
+"""Contract battery run on every algorithm variant, plus determinism and the BRAC path."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from omrl_bench.bench.run import RunSpec, execute
+from omrl_bench.core.context_rl import ContextRL
+from omrl_bench.core.train_config import resolve_config, variants
+
+VARIANTS = [("focal", v) for v in variants("focal")] + [("focalpp", v) for v in variants("focalpp")]
+
+
+def _spec(algo: str, variant: str, seed: int = 0, overrides: tuple[str, ...] = ()) -> RunSpec:
+    return RunSpec(
+        algo, variant, "sparse-point-robot", "expert", ("expert", "random"), seed, "smoke", "smoke", overrides=overrides
+    )
+
+
+def _model(run_dir: Path) -> dict[str, torch.Tensor]:
+    return torch.load(run_dir / "checkpoints/last.pt", weights_only=False)["algo"]["model"]
+
+
+@pytest.mark.parametrize(("algo", "variant"), VARIANTS, ids=[f"{a}-{v}" for a, v in VARIANTS])
+def test_contract(algo: str, variant: str, smoke_root: Path, tmp_path: Path, monkeypatch) -> None:
+    # trains, logs float metrics, evaluates on every test quality
+    report = execute(_spec(algo, variant), tmp_path / "a", smoke_root, resume=False, progress=False)
+    run_a = tmp_path / "a" / f"{algo}-{variant}-sparse-point-robot-expert-s0"
+    for q in ("expert", "random"):
+        res = report["test"][q]
+        assert isinstance(res["mean_return"], float) and np.isfinite(res["mean_return"])
+        assert len(res["per_task_return"]) == 1
+    progress = (run_a / "progress.csv").read_text().splitlines()
+    header = progress[0].split(",")
+    assert "eval/expert/return" in header and "train/qf_loss" in header
+    assert len(progress) == 1 + 6
+    assert json.loads((run_a / "final.json").read_text())["steps"] == 6
+
+    # killed after step 3 (checkpoint at step 2), resumed: identical parameters and results
+    original = ContextRL.update
+    calls = {"n": 0}
+
+    def dying_update(self: ContextRL, buffers):  # noqa: ANN001
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return original(self, buffers)
+
+    monkeypatch.setattr(ContextRL, "update", dying_update)
+    with pytest.raises(KeyboardInterrupt):
+        execute(_spec(algo, variant), tmp_path / "b", smoke_root, resume=False, progress=False)
+    monkeypatch.setattr(ContextRL, "update", original)
+    run_b = tmp_path / "b" / run_a.name
+    assert torch.load(run_b / "checkpoints/last.pt", weights_only=False)["step"] == 2
+    resumed = execute(_spec(algo, variant), tmp_path / "b", smoke_root, resume=True, progress=False)
+    a, b = _model(run_a), _model(run_b)
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
+    assert resumed["test"]["expert"]["mean_return"] == report["test"]["expert"]["mean_return"]
+    assert (run_b / "progress.csv").read_text().count("\n") == 7
+
+
+def test_same_seed_same_metrics_other_seed_differs(smoke_root: Path, tmp_path: Path) -> None:
+    runs = [
+        execute(_spec("focalpp", "batch-wise", seed), tmp_path / str(i), smoke_root, False, False)
+        for i, seed in enumerate([0, 0, 1])
+    ]
+    rows = [
+        (tmp_path / str(i) / f"focalpp-batch-wise-sparse-point-robot-expert-s{s}" / "progress.csv").read_text()
+        for i, s in enumerate([0, 0, 1])
+    ]
+    strip = [[",".join(c for j, c in enumerate(line.split(",")) if j != 1) for line in r.splitlines()] for r in rows]
+    assert strip[0] == strip[1]  # identical apart from the wall-time column
+    assert strip[0] != strip[2]
+    assert runs[0]["test"] == runs[1]["test"]
+
+
+def test_resume_refuses_a_different_config(smoke_root: Path, tmp_path: Path) -> None:
+    from omrl_bench.errors import OmrlError
+
+    execute(_spec("focal", "focal"), tmp_path, smoke_root, False, False)
+    with pytest.raises(OmrlError, match="already holds a run"):
+        execute(_spec("focal", "focal"), tmp_path, smoke_root, False, False)
+    with pytest.raises(OmrlError, match="differs from this command's"):
+        execute(_spec("focal", "focal", overrides=("ac.actor_lr=0.5",)), tmp_path, smoke_root, True, False)
+
+
+def test_brac_path_trains_divergence_critic_and_alpha() -> None:
+    from omrl_bench.core.buffers import TaskBuffers
+    from omrl_bench.datasets.loader import TaskData
+
+    _, cfg = resolve_config("focal", None, "sparse-cheetah-vel", "smoke")
+    assert cfg.ac.brac and cfg.ac.train_alpha
+    rng = np.random.default_rng(0)
+    tasks = [
+        TaskData(
+            t,
+            {},
+            rng.normal(size=(50, 17)),
+            rng.uniform(-1, 1, (50, 6)),
+            rng.normal(size=50),
+            rng.normal(size=50),
+            rng.normal(size=(50, 17)),
+            np.zeros(50, bool),
+        )
+        for t in range(4)
+    ]
+    buffers = TaskBuffers(tasks, sparse_context=True, next_obs_in_context=False)
+    algo = ContextRL(cfg, 17, 6, buffers.context_dim, seed=0)
+    c_before = [p.clone() for p in algo.critic_c.parameters()]
+    alpha_before = algo.alpha.item()
+    m = algo.update(buffers)
+    assert {"train/c_loss", "train/divergence", "train/alpha"} <= set(m)
+    assert all(isinstance(v, float) and np.isfinite(v) for v in m.values())
+    assert any(not torch.equal(a, b) for a, b in zip(c_before, algo.critic_c.parameters(), strict=True))
+    assert algo.alpha.item() != alpha_before

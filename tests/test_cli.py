@@ -1,0 +1,126 @@
+"""The CLI through click's CliRunner: end to end on the smoke preset, and one-line errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from omrl_bench.cli import main
+
+
+def _invoke(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_generate_list_verify_end_to_end(tmp_path: Path) -> None:
+    root = str(tmp_path)
+    result = _invoke(
+        "generate-data",
+        "--suite",
+        "point-robot-wind",
+        "--preset",
+        "smoke",
+        "--root",
+        root,
+        "--workers",
+        "1",
+        "--tasks",
+        "0,2",
+        "--qualities",
+        "expert,random",
+    )
+    assert result.exit_code == 0, result.output
+    assert "2 tasks (0 already published)" in result.output
+    assert "expert" in result.output and "random" in result.output and "medium" not in result.output
+    listed = _invoke("datasets", "list", "--root", root)
+    assert listed.exit_code == 0
+    assert "omrl/point-robot-wind-smoke/task-02/random-v0" in listed.output
+    assert len(listed.output.strip().splitlines()) == 4
+    verified = _invoke("datasets", "verify", "--suite", "point-robot-wind", "--preset", "smoke", "--root", root)
+    assert verified.exit_code == 0 and "4 datasets" in verified.output
+    again = _invoke(
+        "generate-data",
+        "--suite",
+        "point-robot-wind",
+        "--preset",
+        "smoke",
+        "--root",
+        root,
+        "--workers",
+        "1",
+        "--tasks",
+        "0,2",
+        "--qualities",
+        "expert,random",
+    )
+    assert again.exit_code == 0 and "2 tasks (2 already published)" in again.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--suite", "sparse-point-rob"], "unknown suite 'sparse-point-rob'; choose one of: sparse-point-robot"),
+        (["--suite", "sparse-point-robot", "--preset", "huge"], "unknown preset 'huge'"),
+        (
+            ["--suite", "sparse-point-robot", "--preset", "smoke", "--qualities", "expert,great"],
+            "unknown quality 'great'; choose from: expert, medium, random",
+        ),
+        (
+            ["--suite", "sparse-point-robot", "--preset", "smoke", "--tasks", "0,7"],
+            "task index 7 out of range; this preset has tasks 0..3",
+        ),
+        (["--suite", "sparse-point-robot", "--preset", "smoke", "--tasks", "a"], "comma-separated task indices"),
+        (
+            ["--suite", "sparse-point-robot", "--preset", "smoke", "--executor", "slurm"],
+            "unknown executor 'slurm'; choose one of: local, ray",
+        ),
+        (
+            ["--suite", "sparse-point-robot", "--preset", "smoke", "--set", "sac.learning_rat=1"],
+            "unknown key 'learning_rat'; allowed keys: .*learning_rate",
+        ),
+    ],
+)
+def test_bad_input_gets_one_line_error(tmp_path: Path, args: list[str], message: str) -> None:
+    result = _invoke("generate-data", "--root", str(tmp_path), *args)
+    assert result.exit_code != 0
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    import re
+
+    assert re.search(message, lines[0]), lines[0]
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "omrl").exists()  # nothing written
+
+
+def test_verify_without_datasets(tmp_path: Path) -> None:
+    result = _invoke("datasets", "verify", "--suite", "sparse-point-robot", "--root", str(tmp_path))
+    assert result.exit_code != 0
+    assert "no sparse-point-robot datasets of preset 'cpu'" in result.output
+
+
+def test_unreachable_ray_address_is_one_line(tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    cmd = [
+        sys.executable,
+        "-m",
+        "omrl_bench.cli",
+        "generate-data",
+        "--suite",
+        "sparse-point-robot",
+        "--preset",
+        "smoke",
+        "--root",
+        str(tmp_path),
+        "--executor",
+        "ray",
+        "--ray-address",
+        "127.0.0.1:1",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("Error: cannot reach a Ray cluster at '127.0.0.1:1'"), proc.stderr[-2000:]

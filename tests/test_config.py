@@ -1,0 +1,53 @@
+"""Recipes and strict config parsing: misspelled keys and bad values are errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from omrl_bench.datasets.recipe import load_recipe, preset_names
+from omrl_bench.envs import SUITES
+from omrl_bench.errors import OmrlError
+
+
+@pytest.mark.parametrize("suite", list(SUITES))
+def test_every_suite_has_the_three_presets(suite: str) -> None:
+    assert set(preset_names(suite)) == {"smoke", "cpu", "paper"}
+    for preset in ("smoke", "cpu", "paper"):
+        recipe = load_recipe(suite, preset)
+        assert recipe.config.sac.total_steps % recipe.config.sac.checkpoint_every == 0
+
+
+def test_cpu_presets_match_the_issue() -> None:
+    assert load_recipe("sparse-point-robot", "cpu").config.n_tasks == 100
+    assert load_recipe("point-robot-wind", "cpu").config.n_tasks == 50
+    assert load_recipe("sparse-point-robot", "cpu").config.dataset_episodes * 20 == 10_000
+    assert load_recipe("sparse-cheetah-vel", "cpu").config.dataset_episodes * 200 == 10_000
+
+
+def test_overrides_and_fingerprint() -> None:
+    base = load_recipe("sparse-point-robot", "smoke")
+    changed = load_recipe("sparse-point-robot", "smoke", overrides=["sac.total_steps=600"])
+    assert changed.config.sac.total_steps == 600
+    assert changed.fingerprint != base.fingerprint
+    assert load_recipe("sparse-point-robot", "smoke").fingerprint == base.fingerprint
+    assert load_recipe("sparse-point-robot", "smoke", seed=1).fingerprint != base.fingerprint
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["sac.totl_steps=5"], "unknown key 'totl_steps'; allowed keys: .*total_steps"),
+        (["n_taks=5"], "unknown key 'n_taks'; allowed keys: .*n_tasks"),
+        (["sac.total_steps=abc"], "expected an integer"),
+        (["sac.total_steps=500"], "multiple of sac.checkpoint_every"),
+        (["nokey"], "expects key=value"),
+    ],
+)
+def test_bad_overrides_are_one_line_errors(overrides: list[str], message: str) -> None:
+    with pytest.raises(OmrlError, match=message):
+        load_recipe("sparse-point-robot", "smoke", overrides=overrides)
+
+
+def test_unknown_preset() -> None:
+    with pytest.raises(OmrlError, match="unknown preset 'gpu'.*choose one of: smoke, cpu, paper"):
+        load_recipe("sparse-point-robot", "gpu")

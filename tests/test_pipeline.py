@@ -1,0 +1,152 @@
+"""The generation pipeline end to end: determinism, resume after kill -9, verify, loading."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from omrl_bench.datasets import load_suite, verify_suite
+from omrl_bench.datasets.loader import list_datasets, verify_dataset
+from omrl_bench.datasets.pipeline import LocalExecutor, generate
+from omrl_bench.datasets.recipe import QUALITIES, load_recipe
+from omrl_bench.errors import OmrlError
+
+
+def _checksums(root: Path) -> dict[str, str]:
+    """sha256 of every published data file, keyed by its path below the root."""
+    out = {}
+    for p in sorted((root / "omrl").rglob("data/*")):
+        out[str(p.relative_to(root))] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+def test_smoke_generation_publishes_every_dataset(smoke_root: Path) -> None:
+    recipe = load_recipe("sparse-point-robot", "smoke")
+    for t in range(recipe.config.n_tasks):
+        for q in QUALITIES:
+            assert (smoke_root / recipe.dataset_id(t, q) / "data" / "main_data.hdf5").exists()
+    n, problems = verify_suite("sparse-point-robot", "smoke", smoke_root)
+    assert n == recipe.config.n_tasks * 3 and problems == []
+    assert not any(p.name.endswith(".partial") for p in smoke_root.rglob("*"))
+    assert len(list_datasets(smoke_root)) == n
+
+
+def test_same_seed_identical_files_other_seed_differs(smoke_root: Path, tmp_path: Path, generate_smoke) -> None:
+    again = generate_smoke(tmp_path / "again", workers=2)
+    assert _checksums(again) == _checksums(smoke_root)
+    other = generate_smoke(tmp_path / "other", seed=1)
+    a = load_suite("sparse-point-robot", "expert", "train", "smoke", smoke_root, workers=1)
+    b = load_suite("sparse-point-robot", "expert", "train", "smoke", other, workers=1)
+    assert not np.array_equal(a.tasks[0].actions, b.tasks[0].actions)
+
+
+def test_load_suite_arrays(smoke_root: Path) -> None:
+    data = load_suite("sparse-point-robot", "medium", "train", "smoke", smoke_root, workers=1)
+    recipe = load_recipe("sparse-point-robot", "smoke")
+    assert len(data.tasks) == recipe.config.n_tasks - recipe.config.n_test
+    task = data.tasks[0]
+    n = recipe.config.dataset_episodes * 20
+    assert task.observations.shape == (n, 2) and task.next_observations.shape == (n, 2)
+    assert task.actions.shape == (n, 2) and task.rewards.shape == (n,) and task.sparse_rewards.shape == (n,)
+    # s' = s + 0.1 a on the point robot, and the rewards are those of s'
+    np.testing.assert_allclose(
+        task.next_observations, task.observations + 0.1 * np.clip(task.actions, -1, 1), atol=1e-5
+    )
+    goal = np.asarray(task.task_kwargs["goal"])
+    np.testing.assert_allclose(task.rewards, -np.linalg.norm(task.next_observations - goal, axis=1), atol=1e-5)
+    d = -task.rewards
+    np.testing.assert_allclose(task.sparse_rewards, np.where(d <= 0.2, 1 - d, 0.0), atol=1e-6)
+    test = load_suite("sparse-point-robot", "medium", "test", "smoke", smoke_root, workers=1)
+    assert {t.task for t in test.tasks}.isdisjoint({t.task for t in data.tasks})
+
+
+def test_load_suite_bad_input(smoke_root: Path, tmp_path: Path) -> None:
+    with pytest.raises(OmrlError, match="unknown quality 'good'"):
+        load_suite("sparse-point-robot", "good", "train", "smoke", smoke_root)
+    with pytest.raises(OmrlError, match="unknown split"):
+        load_suite("sparse-point-robot", "expert", "val", "smoke", smoke_root)
+    with pytest.raises(OmrlError, match="no point-robot-wind datasets of preset 'smoke'"):
+        load_suite("point-robot-wind", "expert", "train", "smoke", smoke_root)
+
+
+def test_verify_reports_a_corrupted_file_by_name(smoke_root: Path, tmp_path: Path) -> None:
+    import shutil
+
+    root = tmp_path / "copy"
+    shutil.copytree(smoke_root, root)
+    recipe = load_recipe("sparse-point-robot", "smoke")
+    victim = root / recipe.dataset_id(2, "medium") / "data" / "main_data.hdf5"
+    blob = bytearray(victim.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    victim.write_bytes(bytes(blob))
+    n, problems = verify_suite("sparse-point-robot", "smoke", root)
+    assert len(problems) == 1 and str(victim) in problems[0] and "checksum" in problems[0]
+    # a truncated file is caught as well, and so is broken metadata
+    victim.write_bytes(bytes(blob[:1000]))
+    assert "checksum" in verify_dataset(victim.parent)[0]
+    meta = root / recipe.dataset_id(1, "expert") / "data" / "metadata.json"
+    meta.write_text("{broken")
+    _, problems = verify_suite("sparse-point-robot", "smoke", root)
+    assert any(str(meta) in p and "not valid JSON" in p for p in problems)
+
+
+def test_recipe_mismatch_is_refused(smoke_root: Path, tmp_path: Path) -> None:
+    import shutil
+
+    root = tmp_path / "copy"
+    shutil.copytree(smoke_root, root)
+    recipe = load_recipe("sparse-point-robot", "smoke", seed=5)
+    with pytest.raises(OmrlError, match="from a different recipe or seed"):
+        generate(recipe, root, (0,), QUALITIES, LocalExecutor(1))
+
+
+def _run_cli(root: Path, extra: list[str]) -> subprocess.Popen[bytes]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "omrl_bench.cli",
+        "generate-data",
+        "--suite",
+        "sparse-point-robot",
+        "--preset",
+        "smoke",
+        "--root",
+        str(root),
+        "--workers",
+        "2",
+        *extra,
+    ]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+
+
+def test_kill_9_mid_generation_then_resume_gives_identical_datasets(tmp_path: Path) -> None:
+    longer = ["--set", "n_tasks=6", "--set", "sac.total_steps=800"]
+    reference = tmp_path / "uninterrupted"
+    assert _run_cli(reference, longer).wait() == 0
+    expected = _checksums(reference)
+    assert len([k for k in expected if k.endswith(".hdf5")]) == 18
+
+    root = tmp_path / "killed"
+    proc = _run_cli(root, longer)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list((root / "omrl").rglob("data/metadata.json")):
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver and its workers, mid-way
+    proc.wait()
+    published = [k for k in _checksums(root) if k.endswith(".hdf5")]
+    assert 0 < len(published) < 18, "the kill should land mid-way"
+    for meta in (root / "omrl").rglob("data/metadata.json"):
+        assert verify_dataset(meta.parent) == []  # nothing half-written is visible
+
+    resumed = _run_cli(root, longer)
+    _, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err.decode()
+    assert _checksums(root) == expected

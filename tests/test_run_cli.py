@@ -1,0 +1,130 @@
+"""``omrl-bench run`` through click's CliRunner: tiny end to end, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from omrl_bench.cli import main
+
+
+def _invoke(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_generate_then_run_end_to_end(tmp_path: Path) -> None:
+    root, out = str(tmp_path / "data"), str(tmp_path / "runs")
+    gen = _invoke("generate-data", "--suite", "point-robot-wind", "--preset", "smoke", "--root", root, "--workers", "1")
+    assert gen.exit_code == 0, gen.output
+    res = _invoke(
+        "run",
+        "--algo",
+        "focal",
+        "--suite",
+        "point-robot-wind",
+        "--preset",
+        "smoke",
+        "--root",
+        root,
+        "--out",
+        out,
+        "--train-quality",
+        "medium",
+        "--test-quality",
+        "expert,medium,random",
+    )
+    assert res.exit_code == 0, res.output
+    assert re.search(r"^expert\s+-?\d+\.\d+", res.output, re.M) and re.search(r"^random\s", res.output, re.M)
+    run_dir = Path(out) / "focal-focal-point-robot-wind-medium-s0"
+    final = json.loads((run_dir / "final.json").read_text())
+    assert set(final["test"]) == {"expert", "medium", "random"}
+    assert final["config"]["config"]["encoder"]["next_obs_in_context"] is True
+    assert (run_dir / "config.yaml").exists() and (run_dir / "embeddings.npz").exists()
+    again = _invoke(
+        "run",
+        "--algo",
+        "focal",
+        "--suite",
+        "point-robot-wind",
+        "--preset",
+        "smoke",
+        "--root",
+        root,
+        "--out",
+        out,
+        "--train-quality",
+        "medium",
+        "--test-quality",
+        "expert,medium,random",
+        "--resume",
+    )
+    assert again.exit_code == 0, again.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--algo", "pearl"], "unknown algorithm 'pearl'; choose one of: focal, focalpp"),
+        (["--algo", "focalpp", "--variant", "batchwise"], "unknown variant 'batchwise' for focalpp; choose one of:"),
+        (["--algo", "focal", "--set", "ac.actr_lr=1"], "unknown key 'actr_lr'; allowed keys: .*actor_lr"),
+        (["--algo", "focal", "--set", "encoder.type=rnn"], "encoder.type must be mlp or attention"),
+        (["--algo", "focal", "--train-quality", "great"], "unknown quality 'great'"),
+        (["--algo", "focal", "--preset", "huge"], "unknown preset 'huge'"),
+    ],
+)
+def test_run_bad_input_one_line(smoke_root: Path, tmp_path: Path, args: list[str], message: str) -> None:
+    res = _invoke(
+        "run",
+        "--suite",
+        "sparse-point-robot",
+        "--preset",
+        "smoke",
+        "--root",
+        str(smoke_root),
+        "--out",
+        str(tmp_path),
+        *args,
+    )
+    assert res.exit_code != 0
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1 and re.search(message, lines[0]), res.output
+
+
+def test_missing_and_mismatched_datasets(smoke_root: Path, tmp_path: Path) -> None:
+    res = _invoke(
+        "run",
+        "--algo",
+        "focal",
+        "--suite",
+        "sparse-cheetah-vel",
+        "--preset",
+        "smoke",
+        "--root",
+        str(smoke_root),
+        "--out",
+        str(tmp_path / "o"),
+    )
+    assert res.exit_code != 0 and "no sparse-cheetah-vel datasets of preset 'smoke'" in res.output
+    fake = tmp_path / "fake"
+    shutil.copytree(smoke_root / "omrl" / "sparse-point-robot-smoke", fake / "omrl" / "sparse-cheetah-vel-smoke")
+    res = _invoke(
+        "run",
+        "--algo",
+        "focal",
+        "--suite",
+        "sparse-cheetah-vel",
+        "--preset",
+        "smoke",
+        "--root",
+        str(fake),
+        "--out",
+        str(tmp_path / "o"),
+    )
+    assert res.exit_code != 0
+    assert len(res.output.strip().splitlines()) == 1
+    assert "do not match sparse-cheetah-vel's env" in res.output
