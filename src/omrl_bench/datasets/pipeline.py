@@ -307,6 +307,8 @@ class RayExecutor(Executor):
         except ImportError:
             raise OmrlError("--executor ray needs Ray: pip install 'omrl-bench[ray]'") from None
         self.ray = ray
+        if address and address != "auto":
+            _check_reachable(address)
         if not ray.is_initialized():
             try:
                 ray.init(
@@ -326,6 +328,20 @@ class RayExecutor(Executor):
         while pending:
             done, pending = self.ray.wait(pending, num_returns=1)
             yield self.ray.get(done[0])
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast on an unreachable cluster (``ray.init`` would retry for minutes)."""
+    import socket
+
+    target = address.removeprefix("ray://")
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        raise OmrlError(f"--ray-address must be HOST:PORT (or 'auto'), got {address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise OmrlError(f"cannot reach a Ray cluster at {address!r}: {exc.strerror or exc}") from None
 
 
 def make_executor(name: str, workers: int, address: str | None) -> Executor:
