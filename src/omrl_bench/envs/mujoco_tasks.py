@@ -22,7 +22,19 @@ def radius_sparse_reward(reward: float | np.ndarray, goal_radius: float) -> Any:
     return np.where(r > goal_radius, (r - goal_radius) / abs(goal_radius), 0.0)
 
 
-class CheetahVelEnv(HalfCheetahEnv):
+class _TaskInfo:
+    """Identical info keys after ``reset`` and ``step`` (Minari needs them equal)."""
+
+    task: int
+
+    def _info(self, dense: float, sparse: float, x_velocity: float) -> dict[str, Any]:
+        return {"task": self.task, "dense_reward": dense, "sparse_reward": sparse, "x_velocity": x_velocity}
+
+    def _get_reset_info(self) -> dict[str, Any]:
+        return self._info(0.0, 0.0, 0.0)
+
+
+class CheetahVelEnv(_TaskInfo, HalfCheetahEnv):
     """HalfCheetah that must run forward at a target velocity; one instance is one task.
 
     ## Spaces
@@ -48,17 +60,6 @@ class CheetahVelEnv(HalfCheetahEnv):
         self.target_velocity = float(target_velocity)
         self.task = int(task)
 
-    def _info(self, dense: float, sparse: float, x_velocity: float) -> dict[str, Any]:
-        return {
-            "task": self.task,
-            "dense_reward": dense,
-            "sparse_reward": sparse,
-            "x_velocity": x_velocity,
-        }
-
-    def _get_reset_info(self) -> dict[str, Any]:
-        return self._info(0.0, 0.0, 0.0)
-
     def step(self, action: np.ndarray) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
         obs, _, terminated, truncated, info = super().step(action)
         x_velocity = float(info["x_velocity"])
@@ -68,7 +69,7 @@ class CheetahVelEnv(HalfCheetahEnv):
         return obs, dense, terminated, truncated, self._info(dense, sparse, x_velocity)
 
 
-class AntFwdBackEnv(AntEnv):
+class AntFwdBackEnv(_TaskInfo, AntEnv):
     """Ant that must walk forward (+x) or backward (-x); one instance is one task.
 
     ## Spaces
@@ -98,17 +99,6 @@ class AntFwdBackEnv(AntEnv):
         super().__init__(forward_reward_weight=float(direction), **kwargs)
         self.direction = float(direction)
         self.task = int(task)
-
-    def _info(self, dense: float, sparse: float, x_velocity: float) -> dict[str, Any]:
-        return {
-            "task": self.task,
-            "dense_reward": dense,
-            "sparse_reward": sparse,
-            "x_velocity": x_velocity,
-        }
-
-    def _get_reset_info(self) -> dict[str, Any]:
-        return self._info(0.0, 0.0, 0.0)
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = super().step(action)
