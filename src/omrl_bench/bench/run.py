@@ -115,6 +115,7 @@ def execute(spec: RunSpec, out: Path, root: Path | None, resume: bool, progress:
         for q, b in test_buffers.items():
             res = evaluate(algo, suite, b, test_kwargs, cfg.eval_context_size, cfg.eval_episodes, spec.seed + step)
             row[f"eval/{q}/return"] = res["mean_return"]
+            row[f"eval/{q}/dense_return"] = res["mean_dense_return"]
         return row
 
     def finalize() -> dict[str, Any]:

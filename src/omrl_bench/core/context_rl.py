@@ -42,6 +42,9 @@ def _detached(module: nn.Module) -> dict[str, torch.Tensor]:
 class ContextRL(nn.Module):
     """Encoder + task loss + BRAC actor-critic; ``update`` is one gradient step."""
 
+    alpha: torch.Tensor
+    num_updates: torch.Tensor
+
     def __init__(
         self,
         cfg: TrainConfig,

@@ -152,6 +152,7 @@ class AttentionEncoder(nn.Module):
         x = self.embed(context)
         weights = None
         for block in self.blocks:
+            assert isinstance(block, AttentionBlock)
             w = block.transition_weights(x)
             weights = w if w is not None else weights
             x = block(x)

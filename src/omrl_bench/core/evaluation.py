@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 
@@ -68,8 +69,10 @@ def evaluate(
         actions = algo.act(obs_t, z[owner_t[idx]]).cpu().numpy()
         for a, i in zip(actions, idx, strict=True):
             env = envs[i]
-            low, high = env.action_space.low, env.action_space.high
-            o, r, te, tr, info = env.step((low + 0.5 * (a + 1.0) * (high - low)).astype(env.action_space.dtype))
+            space = env.action_space
+            assert isinstance(space, gym.spaces.Box)
+            low, high = space.low, space.high
+            o, r, te, tr, info = env.step((low + 0.5 * (a + 1.0) * (high - low)).astype(space.dtype))
             obs[i] = o
             totals["dense_return"][i] += info["dense_reward"]
             totals["sparse_return"][i] += info["sparse_reward"]

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 
 from omrl_bench.datasets.recipe import SACConfig
@@ -105,7 +106,9 @@ def rollout(
     while len(episodes) < n_episodes:
         n = min(batch, n_episodes - len(episodes))
         envs = [make_task_env(suite, task_kwargs) for _ in range(n)]
-        low, high = envs[0].action_space.low, envs[0].action_space.high
+        space = envs[0].action_space
+        assert isinstance(space, gym.spaces.Box)
+        low, high = space.low, space.high
         starts = [env.reset(seed=int(s)) for env, s in zip(envs, rng.integers(0, 2**31, size=n), strict=True)]
         obs = [[o] for o, _ in starts]
         infos = [[i] for _, i in starts]

@@ -11,9 +11,31 @@ from __future__ import annotations
 
 from typing import Any, SupportsFloat
 
+import sys
+
+import mujoco
 import numpy as np
 from gymnasium.envs.mujoco.ant_v5 import AntEnv
 from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
+
+
+def _quiet_settotalmass_warning() -> None:
+    """gymnasium's HalfCheetah XML uses ``settotalmass``, which MuJoCo 4 reports as deprecated on every
+    model compile; a dataset rollout compiles hundreds of models. Drop that one message, keep the rest."""
+    previous = mujoco.get_mju_user_warning()
+
+    def handler(message: str) -> None:
+        if "settotalmass" in message:
+            return
+        if previous is not None:
+            previous(message)
+        else:
+            print(f"MuJoCo warning: {message}", file=sys.stderr)
+
+    mujoco.set_mju_user_warning(handler)
+
+
+_quiet_settotalmass_warning()
 
 
 def radius_sparse_reward(reward: float | np.ndarray, goal_radius: float) -> Any:
@@ -60,7 +82,7 @@ class CheetahVelEnv(_TaskInfo, HalfCheetahEnv):
         self.target_velocity = float(target_velocity)
         self.task = int(task)
 
-    def step(self, action: np.ndarray) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:  # type: ignore[override]  # info: task is an int
         obs, _, terminated, truncated, info = super().step(action)
         x_velocity = float(info["x_velocity"])
         a = np.asarray(action, dtype=np.float64)
@@ -100,7 +122,7 @@ class AntFwdBackEnv(_TaskInfo, AntEnv):
         self.direction = float(direction)
         self.task = int(task)
 
-    def step(self, action: np.ndarray) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:  # type: ignore[override]  # info: task is an int
         obs, reward, terminated, truncated, info = super().step(action)
         dense = float(reward)
         sparse = float(radius_sparse_reward(dense, self.GOAL_RADIUS))
