@@ -51,3 +51,10 @@ def test_bad_overrides_are_one_line_errors(overrides: list[str], message: str) -
 def test_unknown_preset() -> None:
     with pytest.raises(OmrlError, match="unknown preset 'gpu'.*choose one of: smoke, cpu, paper"):
         load_recipe("sparse-point-robot", "gpu")
+
+
+def test_override_of_a_key_the_preset_leaves_at_its_default() -> None:
+    recipe = load_recipe("sparse-point-robot", "smoke", overrides=["sac.learning_rate=0.01", "rollout_batch=7"])
+    assert recipe.config.sac.learning_rate == 0.01 and recipe.config.rollout_batch == 7
+    with pytest.raises(OmrlError, match="'n_tasks' is not a section of the config"):
+        load_recipe("sparse-point-robot", "smoke", overrides=["n_tasks.x=1"])

@@ -92,22 +92,34 @@ def to_dict(obj: Any) -> dict[str, Any]:
     return plain(dataclasses.asdict(obj))
 
 
-def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply ``a.b=value`` overrides (values parsed as YAML) to a nested mapping."""
+def apply_overrides(data: dict[str, Any], overrides: list[str], schema: type | None = None) -> dict[str, Any]:
+    """Apply ``a.b=value`` overrides (values parsed as YAML) to a nested mapping.
+
+    Keys are checked against the dataclass ``schema`` when given (so a key the preset leaves at its
+    default can still be set), else against the keys already in ``data``.
+    """
     out = yaml.safe_load(yaml.safe_dump(data))
     for item in overrides:
         if "=" not in item:
             raise OmrlError(f"--set expects key=value, got {item!r}")
         key, raw = item.split("=", 1)
-        node = out
+        node, cls = out, schema
         parts = key.split(".")
-        for part in parts[:-1]:
-            if not isinstance(node.get(part), dict):
+        for depth, part in enumerate(parts):
+            allowed = [f.name for f in dataclasses.fields(cls)] if cls is not None else list(node)
+            if part not in allowed:
+                raise OmrlError(f"--set {key}: unknown key {part!r}; allowed keys: {', '.join(sorted(allowed))}")
+            if depth == len(parts) - 1:
+                node[part] = yaml.safe_load(raw)
+                break
+            sub = typing.get_type_hints(cls)[part] if cls is not None else None
+            if cls is not None and not dataclasses.is_dataclass(sub):
                 raise OmrlError(f"--set {key}: {part!r} is not a section of the config")
-            node = node[part]
-        if parts[-1] not in node:
-            raise OmrlError(f"--set {key}: unknown key {parts[-1]!r}; allowed keys: {', '.join(sorted(node))}")
-        node[parts[-1]] = yaml.safe_load(raw)
+            if not isinstance(node.get(part), dict):
+                if cls is None:
+                    raise OmrlError(f"--set {key}: {part!r} is not a section of the config")
+                node[part] = {}
+            node, cls = node[part], sub
     return out
 
 

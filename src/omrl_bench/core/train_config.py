@@ -123,7 +123,7 @@ def resolve_config(
         raise OmrlError(f"unknown preset {preset!r}; choose one of: {', '.join(data['presets'])}")
     merged = _merge(_merge(data["suites"][suite], data["presets"][preset]), algos[algo]["variants"][variant])
     full = _merge(_defaults_dict(), merged)
-    full = apply_overrides(full, overrides or [])
+    full = apply_overrides(full, overrides or [], TrainConfig)
     cfg = from_dict(TrainConfig, full, where=f"{algo}.{variant}")
     _validate(cfg)
     return variant, cfg

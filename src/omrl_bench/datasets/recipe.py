@@ -89,7 +89,7 @@ def load_recipe(suite: str, preset: str, seed: int = 0, overrides: list[str] | N
     presets = load_yaml(recipe_path(suite))["presets"]
     if preset not in presets:
         raise OmrlError(f"unknown preset {preset!r} for {suite}; choose one of: {', '.join(presets)}")
-    data = apply_overrides(presets[preset], overrides or [])
+    data = apply_overrides(presets[preset], overrides or [], GenerationConfig)
     config = from_dict(GenerationConfig, data, where=f"{suite}.{preset}")
     if config.sac.total_steps % config.sac.checkpoint_every:
         raise OmrlError(f"{suite}.{preset}: sac.total_steps must be a multiple of sac.checkpoint_every")

@@ -9,9 +9,8 @@ contact forces excluded); randomness only through ``self.np_random``.
 
 from __future__ import annotations
 
-from typing import Any, SupportsFloat
-
 import sys
+from typing import Any, SupportsFloat
 
 import mujoco
 import numpy as np
