@@ -32,15 +32,17 @@ def baseline_task(recipe, task: int, root: Path) -> None:
     from stable_baselines3 import SAC
     from stable_baselines3.common.callbacks import CheckpointCallback
     from stable_baselines3.common.evaluation import evaluate_policy
+    from stable_baselines3.common.monitor import Monitor
 
     from omrl_bench.envs import get_suite, make_task_env, task_parameters
 
     cfg = recipe.config
     suite = get_suite(recipe.suite)
     kwargs = task_parameters(suite, cfg.n_tasks, cfg.task_seed)[task]
-    env = make_task_env(suite, kwargs)
+    env = Monitor(make_task_env(suite, kwargs))
     model = SAC("MlpPolicy", env, seed=task, verbose=0)
     ckpt_dir = root / f"baseline-{task}"
+    ckpt_dir.mkdir(parents=True)
     model.save(ckpt_dir / "sac_0_steps")
     model.learn(cfg.sac.total_steps, callback=CheckpointCallback(cfg.sac.checkpoint_every, str(ckpt_dir)))
     paths = sorted(ckpt_dir.glob("*.zip"), key=lambda p: int(p.stem.split("_")[-2]))
@@ -76,7 +78,7 @@ def baseline_task(recipe, task: int, root: Path) -> None:
             minari.create_dataset_from_buffers(
                 f"baseline/{recipe.suite}/task-{task:02d}/{quality}-v0",
                 buffers,
-                env=env.spec,
+                env=env.unwrapped.spec,
                 algorithm_name="SAC",
                 author="bench",
                 author_email="-",
