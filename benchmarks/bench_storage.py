@@ -57,15 +57,7 @@ def _episodes(task: int, n: int = 500):
 
 
 def _raw_bytes(eps) -> int:
-    return sum(
-        e.observations.nbytes
-        + e.actions.nbytes
-        + e.rewards.nbytes
-        + e.terminations.nbytes
-        + e.truncations.nbytes
-        + sum(v.nbytes for v in e.infos.values())
-        for e in eps
-    )
+    return sum(e.nbytes for e in eps)
 
 
 def _write_ours(root: Path, env, eps, task: int) -> float:
@@ -73,14 +65,10 @@ def _write_ours(root: Path, env, eps, task: int) -> float:
 
     t0 = time.perf_counter()
     ds_id = f"omrl/bench-cpu/task-{task:02d}/expert-v0"
-    image = storage.encode_hdf5(eps)
-    meta = storage.minari_metadata(
+    image, meta = storage.build_dataset(
         ds_id,
-        env.spec,
-        env.observation_space,
-        env.action_space,
+        env,
         eps,
-        image,
         "bench",
         {
             "task": task,

@@ -88,6 +88,12 @@ class Episode:
     truncations: np.ndarray
     infos: dict[str, np.ndarray]
 
+    @property
+    def nbytes(self) -> int:
+        """Raw bytes of every array of the episode."""
+        arrays = (self.observations, self.actions, self.rewards, self.terminations, self.truncations)
+        return sum(a.nbytes for a in arrays) + sum(v.nbytes for v in self.infos.values())
+
     def total(self, key: str) -> float:
         """Return summed over the episode's steps, of ``rewards`` or an info key."""
         if key == "rewards":

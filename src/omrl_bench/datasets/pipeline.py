@@ -172,15 +172,10 @@ def generate_task(recipe: Recipe, task: int, qualities: tuple[str, ...], root: s
                 cfg.rollout_batch,
             )
             env = make_task_env(suite, kwargs)
-            assert env.spec is not None
-            image = storage.encode_hdf5(eps)
-            meta = storage.minari_metadata(
+            image, meta = storage.build_dataset(
                 ds_id,
-                env.spec,
-                env.observation_space,
-                env.action_space,
+                env,
                 eps,
-                image,
                 description=f"{recipe.suite} task {task} ({'test' if task in split['test'] else 'train'}), "
                 f"{quality} data of an SB3 SAC agent, omrl-bench preset {recipe.preset}",
                 omrl={

@@ -136,6 +136,18 @@ def minari_metadata(
     }
 
 
+def build_dataset(
+    dataset_id: str, env: gym.Env[Any, Any], episodes: Sequence[Episode], description: str, omrl: dict[str, Any]
+) -> tuple[bytes, dict[str, Any]]:
+    """The ``main_data.hdf5`` bytes and ``metadata.json`` content of one dataset collected in ``env``."""
+    assert env.spec is not None
+    image = encode_hdf5(episodes)
+    meta = minari_metadata(
+        dataset_id, env.spec, env.observation_space, env.action_space, episodes, image, description, omrl
+    )
+    return image, meta
+
+
 def write_dataset_dir(data_dir: Path, file_bytes: bytes, metadata: dict[str, Any]) -> None:
     """Write ``main_data.hdf5`` and ``metadata.json`` into ``data_dir`` (a staging path)."""
     data_dir.mkdir(parents=True, exist_ok=True)
