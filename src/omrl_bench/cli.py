@@ -68,8 +68,6 @@ def generate_data(
     from omrl_bench.datasets.pipeline import generate, make_executor, parse_qualities, parse_tasks
     from omrl_bench.datasets.recipe import load_recipe
 
-    if executor not in ("local", "ray"):
-        raise OmrlError(f"unknown executor {executor!r}; choose one of: local, ray")
     recipe = load_recipe(suite, preset, seed, list(overrides))
     task_list = parse_tasks(tasks, recipe.config.n_tasks)
     quality_list = parse_qualities(qualities)
