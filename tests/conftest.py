@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -28,3 +29,20 @@ def smoke_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def generate_smoke():
     return _generate
+
+
+def generate_command(root: Path, *extra: str) -> list[str]:
+    """``omrl-bench generate-data`` of the sparse-point-robot smoke preset, as a subprocess command."""
+    return [
+        sys.executable,
+        "-m",
+        "omrl_bench.cli",
+        "generate-data",
+        "--suite",
+        "sparse-point-robot",
+        "--preset",
+        "smoke",
+        "--root",
+        str(root),
+        *extra,
+    ]

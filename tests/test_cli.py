@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from conftest import generate_command
 from omrl_bench.cli import main
 
 
@@ -104,22 +104,7 @@ def test_verify_without_datasets(tmp_path: Path) -> None:
 
 def test_unreachable_ray_address_is_one_line(tmp_path: Path) -> None:
     pytest.importorskip("ray")
-    cmd = [
-        sys.executable,
-        "-m",
-        "omrl_bench.cli",
-        "generate-data",
-        "--suite",
-        "sparse-point-robot",
-        "--preset",
-        "smoke",
-        "--root",
-        str(tmp_path),
-        "--executor",
-        "ray",
-        "--ray-address",
-        "127.0.0.1:1",
-    ]
+    cmd = generate_command(tmp_path, "--executor", "ray", "--ray-address", "127.0.0.1:1")
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0
     last = proc.stderr.strip().splitlines()[-1]

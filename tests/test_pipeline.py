@@ -6,13 +6,13 @@ import hashlib
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import generate_command
 from omrl_bench.datasets import load_suite, verify_suite
 from omrl_bench.datasets.loader import list_datasets, verify_dataset
 from omrl_bench.datasets.pipeline import LocalExecutor, generate
@@ -109,21 +109,7 @@ def test_recipe_mismatch_is_refused(smoke_root: Path, tmp_path: Path) -> None:
 
 
 def _run_cli(root: Path, extra: list[str]) -> subprocess.Popen[bytes]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "omrl_bench.cli",
-        "generate-data",
-        "--suite",
-        "sparse-point-robot",
-        "--preset",
-        "smoke",
-        "--root",
-        str(root),
-        "--workers",
-        "2",
-        *extra,
-    ]
+    cmd = generate_command(root, "--workers", "2", *extra)
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
 
 
