@@ -5,7 +5,7 @@ The files follow Minari 0.5.4's HDF5 layout (``episode_{i}`` groups holding
 and an ``infos`` group; ``metadata.json`` beside ``main_data.hdf5``), so
 ``minari.load_dataset`` reads them. Two differences in how they are written:
 datasets use HDF5's compact layout with minimal object headers, and no
-timestamps, so a 20-step episode costs about 2x its raw bytes instead of the
+timestamps, so a 20-step episode costs about 2.4x its raw bytes instead of the
 ~30x of Minari's chunked writer, and equal data gives byte-identical files.
 """
 
