@@ -80,7 +80,6 @@ def execute(spec: RunSpec, out: Path, root: Path | None, resume: bool, progress:
         raise OmrlError("--device cuda requested but no CUDA device is available")
     variant, cfg = resolve_config(spec.algo, spec.variant, spec.suite, spec.preset, list(spec.overrides))
     suite = get_suite(spec.suite)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     train = load_suite(spec.suite, spec.train_quality, "train", spec.data_preset, root)
     _check_spaces(spec.suite, train)
     tests = {q: load_suite(spec.suite, q, "test", spec.data_preset, root) for q in spec.test_qualities}
