@@ -123,7 +123,7 @@ def execute(spec: RunSpec, out: Path, root: Path | None, resume: bool, progress:
             report["test"][q] = evaluate(
                 algo, suite, b, test_kwargs, cfg.eval_context_size, cfg.eval_episodes, spec.seed + 10**6
             )
-        gen = torch.Generator().manual_seed(spec.seed)
+        gen = torch.Generator(device=spec.device).manual_seed(spec.seed)
         z_test = task_embeddings(
             algo, test_buffers[spec.test_qualities[0]], cfg.eval_context_size, cfg.embedding_draws, gen
         )
@@ -157,7 +157,7 @@ def execute(spec: RunSpec, out: Path, root: Path | None, resume: bool, progress:
 
 def _dump_attention(algo: Any, buffers: Any, run_dir: Path, cfg: TrainConfig) -> None:
     """Batch-attention weight of each transition of one context per training task, with its reward (Figure 7)."""
-    gen = torch.Generator().manual_seed(0)
+    gen = torch.Generator(device=buffers.device).manual_seed(0)
     tasks = torch.arange(buffers.n_tasks)
     context = buffers.sample_context(tasks, cfg.eval_context_size, gen)
     algo.eval()
@@ -166,4 +166,4 @@ def _dump_attention(algo: Any, buffers: Any, run_dir: Path, cfg: TrainConfig) ->
     if weights is None:
         return
     reward_col = buffers.obs_dim + buffers.action_dim
-    np.savez(run_dir / "attention.npz", weights=weights.cpu().numpy(), rewards=context[..., reward_col].numpy())
+    np.savez(run_dir / "attention.npz", weights=weights.cpu().numpy(), rewards=context[..., reward_col].cpu().numpy())

@@ -72,7 +72,7 @@ class TaskBuffers:
 
     def _index(self, tasks: torch.Tensor, size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         idx = torch.randint(0, self.size, (len(tasks), size), generator=generator, device=self.device)
-        return tasks[:, None].expand(-1, size), idx
+        return tasks.to(self.device)[:, None].expand(-1, size), idx
 
     def sample_batch(self, tasks: torch.Tensor, size: int, generator: torch.Generator) -> Batch:
         """RL batch of ``size`` transitions from each of ``tasks`` (dense rewards)."""
@@ -94,8 +94,9 @@ class TaskBuffers:
 
 def sample_tasks(n_tasks: int, meta_batch: int, replace: bool, generator: torch.Generator) -> torch.Tensor:
     """Task indices of a meta-batch: with replacement (DML needs same-task pairs) or distinct (contrastive)."""
+    device = generator.device
     if replace:
-        return torch.randint(0, n_tasks, (meta_batch,), generator=generator)
+        return torch.randint(0, n_tasks, (meta_batch,), generator=generator, device=device)
     if meta_batch > n_tasks:
         raise OmrlError(f"meta_batch {meta_batch} exceeds the {n_tasks} training tasks for distinct sampling")
-    return torch.randperm(n_tasks, generator=generator)[:meta_batch]
+    return torch.randperm(n_tasks, generator=generator, device=device)[:meta_batch]

@@ -78,8 +78,8 @@ class ContextRL(nn.Module):
         self.c_opt = (
             torch.optim.Adam(self.critic_c.parameters(), lr=ac.divergence_lr) if self.critic_c is not None else None
         )
-        self.register_buffer("alpha", torch.tensor(float(ac.alpha)))
-        self.register_buffer("num_updates", torch.tensor(0, dtype=torch.long))
+        self.register_buffer("alpha", torch.tensor(float(ac.alpha), device=self.device))
+        self.register_buffer("num_updates", torch.tensor(0, dtype=torch.long, device=self.device))
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
 
     @property

@@ -50,7 +50,7 @@ def evaluate(
     seed: int,
 ) -> dict[str, Any]:
     """Offline task inference on every task of ``buffers``; returns per-task and mean returns."""
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator(device=buffers.device).manual_seed(seed)
     tasks = torch.arange(buffers.n_tasks)
     z = algo.infer_z(buffers.sample_context(tasks, n_context, gen))  # (tasks, latent)
     envs, owner = [], []
