@@ -120,3 +120,39 @@ def test_brac_path_trains_divergence_critic_and_alpha() -> None:
     assert all(isinstance(v, float) and np.isfinite(v) for v in m.values())
     assert any(not torch.equal(a, b) for a, b in zip(c_before, algo.critic_c.parameters(), strict=True))
     assert algo.alpha.item() != alpha_before
+
+
+def test_bc_term_pulls_the_policy_to_the_data_actions() -> None:
+    from omrl_bench.core.buffers import TaskBuffers
+    from omrl_bench.datasets.loader import TaskData
+
+    rng = np.random.default_rng(0)
+    data_action = np.array([0.5, -0.5])
+    tasks = [
+        TaskData(
+            t,
+            {},
+            rng.normal(size=(40, 2)),
+            np.tile(data_action, (40, 1)),
+            rng.normal(size=40),
+            rng.normal(size=40),
+            rng.normal(size=(40, 2)),
+            np.zeros(40, bool),
+        )
+        for t in range(3)
+    ]
+    buffers = TaskBuffers(tasks, sparse_context=True, next_obs_in_context=False)
+
+    def distance_after_training(bc_weight: float) -> float:
+        _, cfg = resolve_config("focal", None, "sparse-point-robot", "smoke", [f"ac.bc_weight={bc_weight}"])
+        algo = ContextRL(cfg, 2, 2, buffers.context_dim, seed=0)
+        for _ in range(150):
+            metrics = algo.update(buffers)
+        assert ("train/bc_loss" in metrics) == (bc_weight > 0)
+        z = algo.infer_z(buffers.sample_context(torch.arange(3), 16, torch.Generator().manual_seed(0)))
+        actions = algo.act(buffers.obs[:, :10].reshape(-1, 2), z.repeat_interleave(10, 0))
+        return float((actions - torch.tensor(data_action, dtype=torch.float32)).norm(dim=-1).mean())
+
+    with_bc = distance_after_training(100.0)
+    assert with_bc < 0.1
+    assert distance_after_training(0.0) > 2 * with_bc

@@ -58,3 +58,15 @@ def test_override_of_a_key_the_preset_leaves_at_its_default() -> None:
     assert recipe.config.sac.learning_rate == 0.01 and recipe.config.rollout_batch == 7
     with pytest.raises(OmrlError, match="'n_tasks' is not a section of the config"):
         load_recipe("sparse-point-robot", "smoke", overrides=["n_tasks.x=1"])
+
+
+def test_a_presets_suite_section_applies_to_that_suite_only() -> None:
+    from omrl_bench.core.train_config import resolve_config
+
+    assert resolve_config("focal", None, "sparse-point-robot", "cpu")[1].ac.bc_weight > 0
+    assert resolve_config("focal", None, "point-robot-wind", "cpu")[1].ac.bc_weight == 0
+    assert resolve_config("focalpp", None, "sparse-point-robot", "paper")[1].ac.bc_weight == 0
+    _, cfg = resolve_config("focal", None, "sparse-point-robot", "cpu", ["ac.bc_weight=0"])
+    assert cfg.ac.bc_weight == 0
+    with pytest.raises(OmrlError, match="unknown key 'bc_wieght'"):
+        resolve_config("focal", None, "sparse-point-robot", "cpu", ["ac.bc_wieght=1"])

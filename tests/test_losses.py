@@ -73,3 +73,10 @@ def test_q_target_and_policy_loss() -> None:
     assert got == pytest.approx(np.mean(log_pi - q + 2.0 * div))
     got = losses.policy_loss(torch.tensor(log_pi), torch.tensor(q), torch.tensor(div), 0.0, False).item()
     assert got == pytest.approx(np.mean(-q))
+
+
+def test_bc_loss() -> None:
+    rng = np.random.default_rng(3)
+    pi, data = rng.uniform(-1, 1, (6, 2)), rng.uniform(-1, 1, (6, 2))
+    expected = np.mean([np.sum((pi[i] - data[i]) ** 2) for i in range(6)])
+    assert losses.bc_loss(torch.tensor(pi), torch.tensor(data)).item() == pytest.approx(expected)

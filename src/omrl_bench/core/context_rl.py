@@ -166,6 +166,9 @@ class ContextRL(nn.Module):
         reg_alpha = alpha if (self.critic_c is not None and ac.policy_regularization) else 0.0
         pi_loss = losses.policy_loss(log_pi, q_new, div, reg_alpha, ac.max_entropy)
         pi_loss = pi_loss + ac.policy_mean_reg * mean.pow(2).mean() + ac.policy_std_reg * log_std.pow(2).mean()
+        bc = losses.bc_loss(torch.tanh(mean), act) if ac.bc_weight > 0 else None
+        if bc is not None:  # TD3+BC's balance: the weight is relative to the current mean |Q|
+            pi_loss = pi_loss + ac.bc_weight * q_new.abs().mean().detach() * bc
 
         opts = [self.encoder_opt, self.policy_opt, self.critic_opt] + ([self.c_opt] if self.c_opt else [])
         for opt in opts:
@@ -193,6 +196,8 @@ class ContextRL(nn.Module):
         )
         if self.critic_c is not None:
             metrics["train/c_loss"] = c_loss.item()
+        if bc is not None:
+            metrics["train/bc_loss"] = bc.item()
         return metrics
 
     def _divergence_critic_loss(self, s_z: torch.Tensor, a_policy: torch.Tensor, a_data: torch.Tensor) -> torch.Tensor:

@@ -61,6 +61,11 @@ def q_target(
     return reward_scale * reward + gamma * (1.0 - terminal) * next_v
 
 
+def bc_loss(policy_action: torch.Tensor, data_action: torch.Tensor) -> torch.Tensor:
+    """Behaviour cloning: mean over samples of the squared distance to the dataset's action."""
+    return (policy_action - data_action).pow(2).sum(-1).mean()
+
+
 def policy_loss(
     log_pi: torch.Tensor, min_q: torch.Tensor, divergence: torch.Tensor, alpha: float, max_entropy: bool = True
 ) -> torch.Tensor:

@@ -1,7 +1,8 @@
 """Typed training configs of the context-based algorithms, resolved from ``presets/context_rl.yaml``.
 
 Resolution order: dataclass defaults <- the suite's section (paper Table 7) <- the
-preset (``smoke``/``cpu``/``paper``) <- the algorithm variant <- ``--set`` overrides.
+preset (``smoke``/``cpu``/``paper``) <- the preset's section for that suite (its
+``suites`` key) <- the algorithm variant <- ``--set`` overrides.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class ActorCriticConfig:
     gradient_penalty: float = 5.0
     policy_mean_reg: float = 1e-3
     policy_std_reg: float = 1e-3
+    bc_weight: float = 0.0  # w * mean|Q| * ||tanh(mean) - a_data||^2 in the policy loss (TD3+BC's form; not in FOCAL)
 
     @property
     def brac(self) -> bool:
@@ -121,7 +123,10 @@ def resolve_config(
         raise OmrlError(f"unknown suite {suite!r}; choose one of: {', '.join(data['suites'])}")
     if preset not in data["presets"]:
         raise OmrlError(f"unknown preset {preset!r}; choose one of: {', '.join(data['presets'])}")
-    merged = _merge(_merge(data["suites"][suite], data["presets"][preset]), algos[algo]["variants"][variant])
+    preset_cfg = dict(data["presets"][preset])
+    per_suite = preset_cfg.pop("suites", {})  # a preset's settings for one suite only
+    merged = _merge(data["suites"][suite], preset_cfg)
+    merged = _merge(_merge(merged, per_suite.get(suite, {})), algos[algo]["variants"][variant])
     full = _merge(_defaults_dict(), merged)
     full = apply_overrides(full, overrides or [], TrainConfig)
     cfg = from_dict(TrainConfig, full, where=f"{algo}.{variant}")
