@@ -9,11 +9,16 @@ import numpy as np
 import pytest
 import torch
 
+from omrl_bench.baselines.cbcq import ContextualBCQ
+from omrl_bench.baselines.mbml import MBML
 from omrl_bench.bench.run import RunSpec, execute
+from omrl_bench.core.buffers import TaskBuffers
 from omrl_bench.core.context_rl import ContextRL
 from omrl_bench.core.train_config import resolve_config, variants
+from omrl_bench.datasets.loader import TaskData
 
-VARIANTS = [("focal", v) for v in variants("focal")] + [("focalpp", v) for v in variants("focalpp")]
+VARIANTS = [(a, v) for a in ("focal", "focalpp", "cbcq", "mbml") for v in variants(a)]
+CLASSES = {"focal": ContextRL, "focalpp": ContextRL, "cbcq": ContextualBCQ, "mbml": MBML}
 
 
 def _spec(algo: str, variant: str, seed: int = 0, overrides: tuple[str, ...] = ()) -> RunSpec:
@@ -37,24 +42,25 @@ def test_contract(algo: str, variant: str, smoke_root: Path, tmp_path: Path, mon
         assert len(res["per_task_return"]) == 1
     progress = (run_a / "progress.csv").read_text().splitlines()
     header = progress[0].split(",")
-    assert "eval/expert/return" in header and "train/qf_loss" in header
+    assert "eval/expert/return" in header and any(h.startswith("train/") for h in header)
     assert len(progress) == 1 + 6
     assert json.loads((run_a / "final.json").read_text())["steps"] == 6
 
     # killed after step 3 (checkpoint at step 2), resumed: identical parameters and results
-    original = ContextRL.update
+    cls = CLASSES[algo]
+    original = cls.update
     calls = {"n": 0}
 
-    def dying_update(self: ContextRL, buffers):  # noqa: ANN001
+    def dying_update(self, buffers):  # noqa: ANN001
         calls["n"] += 1
         if calls["n"] == 4:
             raise KeyboardInterrupt
         return original(self, buffers)
 
-    monkeypatch.setattr(ContextRL, "update", dying_update)
+    monkeypatch.setattr(cls, "update", dying_update)
     with pytest.raises(KeyboardInterrupt):
         execute(_spec(algo, variant), tmp_path / "b", smoke_root, resume=False, progress=False)
-    monkeypatch.setattr(ContextRL, "update", original)
+    monkeypatch.setattr(cls, "update", original)
     run_b = tmp_path / "b" / run_a.name
     assert torch.load(run_b / "checkpoints/last.pt", weights_only=False)["step"] == 2
     resumed = execute(_spec(algo, variant), tmp_path / "b", smoke_root, resume=True, progress=False)
@@ -91,27 +97,31 @@ def test_resume_refuses_a_different_config(smoke_root: Path, tmp_path: Path) -> 
         execute(_spec("focal", "focal", overrides=("ac.actor_lr=0.5",)), tmp_path, smoke_root, True, False)
 
 
-def test_brac_path_trains_divergence_critic_and_alpha() -> None:
-    from omrl_bench.core.buffers import TaskBuffers
-    from omrl_bench.datasets.loader import TaskData
-
-    _, cfg = resolve_config("focal", None, "sparse-cheetah-vel", "smoke")
-    assert cfg.ac.brac and cfg.ac.train_alpha
+def _random_buffers(
+    n_tasks: int, size: int, obs_dim: int, action_dim: int, action: np.ndarray | None = None
+) -> TaskBuffers:
+    """Buffers of random transitions (every action ``action`` when given)."""
     rng = np.random.default_rng(0)
     tasks = [
         TaskData(
             t,
             {},
-            rng.normal(size=(50, 17)),
-            rng.uniform(-1, 1, (50, 6)),
-            rng.normal(size=50),
-            rng.normal(size=50),
-            rng.normal(size=(50, 17)),
-            np.zeros(50, bool),
+            rng.normal(size=(size, obs_dim)),
+            rng.uniform(-1, 1, (size, action_dim)) if action is None else np.tile(action, (size, 1)),
+            rng.normal(size=size),
+            rng.normal(size=size),
+            rng.normal(size=(size, obs_dim)),
+            np.zeros(size, bool),
         )
-        for t in range(4)
+        for t in range(n_tasks)
     ]
-    buffers = TaskBuffers(tasks, sparse_context=True, next_obs_in_context=False)
+    return TaskBuffers(tasks, sparse_context=True, next_obs_in_context=False)
+
+
+def test_brac_path_trains_divergence_critic_and_alpha() -> None:
+    _, cfg = resolve_config("focal", None, "sparse-cheetah-vel", "smoke")
+    assert cfg.ac.brac and cfg.ac.train_alpha
+    buffers = _random_buffers(4, 50, 17, 6)
     algo = ContextRL(cfg, 17, 6, buffers.context_dim, seed=0)
     c_before = [p.clone() for p in algo.critic_c.parameters()]
     alpha_before = algo.alpha.item()
@@ -123,25 +133,8 @@ def test_brac_path_trains_divergence_critic_and_alpha() -> None:
 
 
 def test_bc_term_pulls_the_policy_to_the_data_actions() -> None:
-    from omrl_bench.core.buffers import TaskBuffers
-    from omrl_bench.datasets.loader import TaskData
-
-    rng = np.random.default_rng(0)
     data_action = np.array([0.5, -0.5])
-    tasks = [
-        TaskData(
-            t,
-            {},
-            rng.normal(size=(40, 2)),
-            np.tile(data_action, (40, 1)),
-            rng.normal(size=40),
-            rng.normal(size=40),
-            rng.normal(size=(40, 2)),
-            np.zeros(40, bool),
-        )
-        for t in range(3)
-    ]
-    buffers = TaskBuffers(tasks, sparse_context=True, next_obs_in_context=False)
+    buffers = _random_buffers(3, 40, 2, 2, data_action)
 
     def distance_after_training(bc_weight: float) -> float:
         _, cfg = resolve_config("focal", None, "sparse-point-robot", "smoke", [f"ac.bc_weight={bc_weight}"])
@@ -156,3 +149,42 @@ def test_bc_term_pulls_the_policy_to_the_data_actions() -> None:
     with_bc = distance_after_training(100.0)
     assert with_bc < 0.1
     assert distance_after_training(0.0) > 2 * with_bc
+
+
+def test_batched_mlp_members_are_independent_networks() -> None:
+    from omrl_bench.core.networks import BatchedMLP
+
+    torch.manual_seed(0)
+    net = BatchedMLP(4, 3, 2, 8, 2)
+    x = torch.randn(4, 5, 3)
+    out = net(x)
+    for m in range(4):  # member m alone, as a plain MLP with its own weights
+        h = x[m]
+        for i, (w, b) in enumerate(zip(net.weights, net.biases, strict=True)):
+            h = h @ w[m] + b[m]
+            h = torch.relu(h) if i < 2 else h
+        torch.testing.assert_close(out[m], h)
+    torch.testing.assert_close(net(x[[2, 0]], torch.tensor([2, 0])), out[[2, 0]])
+
+
+def test_mbml_stages_train_their_own_networks_in_order() -> None:
+    _, cfg = resolve_config("mbml", None, "sparse-point-robot", "smoke")
+    buffers = _random_buffers(4, 40, 2, 2)
+    algo = MBML(cfg, 2, 2, buffers.context_dim, seed=0, n_tasks=4)
+    groups = {"teachers": algo.teachers, "rewards": algo.rewards, "student": algo.student, "encoder": algo.encoder}
+
+    def snapshot() -> dict[str, list[torch.Tensor]]:
+        return {k: [p.detach().clone() for p in g.parameters()] for k, g in groups.items()}
+
+    stages = []
+    for _ in range(cfg.steps):
+        before, stage = snapshot(), algo.stage()
+        metrics = algo.update(buffers)
+        assert all(np.isfinite(v) for v in metrics.values())
+        after = snapshot()
+        changed = {k for k in groups if any(not torch.equal(a, b) for a, b in zip(before[k], after[k], strict=True))}
+        expected = {"teachers": {"teachers"}, "rewards": {"rewards"}, "student": {"student", "encoder"}}[stage]
+        assert changed == expected, (stage, changed)
+        stages.append(stage)
+    assert stages == ["teachers"] * 2 + ["rewards"] * 2 + ["student"] * (cfg.steps - 4)
+    assert "train/triplet_loss" in metrics and 0.0 <= metrics["train/relabel_kept"] <= 1.0

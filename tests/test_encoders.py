@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from omrl_bench.core.encoders import ATTENTIONS, AttentionEncoder, BatchChannelAttention, MLPEncoder
+from omrl_bench.core.encoders import (
+    ATTENTIONS,
+    AttentionEncoder,
+    BatchChannelAttention,
+    MLPEncoder,
+    ProbabilisticEncoder,
+)
 from omrl_bench.core.train_config import resolve_config
 
 
@@ -72,3 +78,14 @@ def test_momentum_update_of_the_key_encoder() -> None:
     algo._momentum_update()
     for k, qq in zip(algo.key_encoder.parameters(), algo.encoder.parameters(), strict=True):
         torch.testing.assert_close(k, qq)
+
+
+def test_probabilistic_encoder_posterior_sharpens_with_context_and_ignores_order() -> None:
+    torch.manual_seed(0)
+    encoder = ProbabilisticEncoder(7, 5, 32, 2)
+    context = torch.randn(3, 40, 7)
+    mu, var = encoder.posterior(context)
+    assert mu.shape == var.shape == (3, 5) and torch.all(var > 0)
+    torch.testing.assert_close(encoder(context[:, torch.randperm(40)]), mu, atol=1e-5, rtol=1e-5)
+    _, var_short = encoder.posterior(context[:, :10])
+    assert torch.all(var < var_short)  # more transitions, a sharper product of Gaussians

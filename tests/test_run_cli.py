@@ -66,13 +66,23 @@ def test_generate_then_run_end_to_end(tmp_path: Path) -> None:
     assert again.exit_code == 0, again.output
 
 
+def test_cbcq_through_the_cli(smoke_root: Path, tmp_path: Path) -> None:
+    args = ["run", "--algo", "cbcq", "--suite", "sparse-point-robot", "--preset", "smoke", "--root", str(smoke_root)]
+    res = _invoke(*args, "--out", str(tmp_path), "--train-quality", "expert", "--test-quality", "expert,random")
+    assert res.exit_code == 0, res.output
+    assert re.search(r"^expert\s+-?\d+\.\d+", res.output, re.M) and re.search(r"^random\s", res.output, re.M)
+    final = json.loads((tmp_path / "cbcq-cbcq-sparse-point-robot-expert-s0" / "final.json").read_text())
+    assert final["config"]["config"]["encoder"]["type"] == "probabilistic"
+    assert final["steps"] == 6 and set(final["test"]) == {"expert", "random"}
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--algo", "pearl"], "unknown algorithm 'pearl'; choose one of: focal, focalpp"),
         (["--algo", "focalpp", "--variant", "batchwise"], "unknown variant 'batchwise' for focalpp; choose one of:"),
         (["--algo", "focal", "--set", "ac.actr_lr=1"], "unknown key 'actr_lr'; allowed keys: .*actor_lr"),
-        (["--algo", "focal", "--set", "encoder.type=rnn"], "encoder.type must be mlp or attention"),
+        (["--algo", "focal", "--set", "encoder.type=rnn"], "encoder.type must be one of mlp, attention, probabilistic"),
         (["--algo", "focal", "--train-quality", "great"], "unknown quality 'great'"),
         (["--algo", "focal", "--preset", "huge"], "unknown preset 'huge'"),
     ],

@@ -106,7 +106,7 @@ def _print_summary(
 
 
 @main.command("run")
-@click.option("--algo", required=True, help="focal or focalpp")
+@click.option("--algo", required=True, help="focal, focalpp, cbcq or mbml")
 @click.option("--variant", default=None, help="focalpp: contrastive, batch-wise, sequence-wise, parallel, series, set")
 @click.option("--suite", required=True)
 @click.option("--train-quality", default="expert", show_default=True)

@@ -18,12 +18,12 @@ from omrl_bench.errors import OmrlError
 
 def _algorithms() -> dict[str, Callable[..., Any]]:
     from omrl_bench import focalpp
-    from omrl_bench.baselines import focal
+    from omrl_bench.baselines import cbcq, focal, mbml
 
-    return {"focal": focal.make, "focalpp": focalpp.make}
+    return {"focal": focal.make, "focalpp": focalpp.make, "cbcq": cbcq.make, "mbml": mbml.make}
 
 
-ALGORITHMS = ("focal", "focalpp")
+ALGORITHMS = ("focal", "focalpp", "cbcq", "mbml")
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ def execute(spec: RunSpec, out: Path, root: Path | None, resume: bool, progress:
 
     seed_everything(spec.seed)
     algo = _algorithms()[spec.algo](
-        cfg, buffers.obs_dim, buffers.action_dim, buffers.context_dim, spec.seed, spec.device
+        cfg, buffers.obs_dim, buffers.action_dim, buffers.context_dim, spec.seed, spec.device, buffers.n_tasks
     )
     run_dir = out / spec.run_name(variant)
     config = {

@@ -86,10 +86,22 @@ class TaskBuffers:
 
     def context_of(self, t: torch.Tensor, i: torch.Tensor) -> torch.Tensor:
         rewards = (self.sparse_rewards if self.sparse_context else self.rewards)[t, i]
-        parts = [self.obs[t, i], self.actions[t, i], rewards[..., None]]
-        if self.next_obs_in_context:
-            parts.append(self.next_obs[t, i])
+        return self.make_context(self.obs[t, i], self.actions[t, i], rewards, self.next_obs[t, i])
+
+    def make_context(
+        self, obs: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor, next_obs: torch.Tensor
+    ) -> torch.Tensor:
+        """Context rows (s, a, r[, s']) from their parts (e.g. with relabelled rewards)."""
+        parts = [obs, actions, rewards[..., None]] + ([next_obs] if self.next_obs_in_context else [])
         return torch.cat(parts, dim=-1)
+
+    def sample_transitions(
+        self, tasks: torch.Tensor, size: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(s, a, r, s') of ``size`` transitions per task, r being the context's reward (sparse where sparse)."""
+        t, i = self._index(tasks, size, generator)
+        rewards = (self.sparse_rewards if self.sparse_context else self.rewards)[t, i]
+        return self.obs[t, i], self.actions[t, i], rewards, self.next_obs[t, i]
 
 
 def sample_tasks(n_tasks: int, meta_batch: int, replace: bool, generator: torch.Generator) -> torch.Tensor:

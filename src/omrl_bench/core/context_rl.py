@@ -15,15 +15,15 @@ each loss reaches only its own network. The task axis is a tensor dimension.
 from __future__ import annotations
 
 import copy
-from typing import Any
 
 import torch
 from torch import nn
 from torch.func import functional_call
 
 from omrl_bench.core import losses
+from omrl_bench.core.algorithm import OfflineMetaAlgorithm
 from omrl_bench.core.buffers import TaskBuffers, sample_tasks
-from omrl_bench.core.encoders import AttentionEncoder, MLPEncoder
+from omrl_bench.core.encoders import AttentionEncoder, MLPEncoder, ProbabilisticEncoder
 from omrl_bench.core.networks import TanhGaussianPolicy, TwinQ, mlp
 from omrl_bench.core.train_config import TrainConfig
 
@@ -32,6 +32,8 @@ def build_encoder(cfg: TrainConfig, context_dim: int) -> nn.Module:
     e = cfg.encoder
     if e.type == "mlp":
         return MLPEncoder(context_dim, e.latent_dim, e.mlp_hidden, e.mlp_depth)
+    if e.type == "probabilistic":
+        return ProbabilisticEncoder(context_dim, e.latent_dim, e.mlp_hidden, e.mlp_depth)
     return AttentionEncoder(context_dim, e.latent_dim, e.attention, e.hidden, e.heads, e.reduction, e.blocks, e.dropout)
 
 
@@ -39,7 +41,7 @@ def _detached(module: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach() for k, v in module.named_parameters()}
 
 
-class ContextRL(nn.Module):
+class ContextRL(OfflineMetaAlgorithm):
     """Encoder + task loss + BRAC actor-critic; ``update`` is one gradient step."""
 
     alpha: torch.Tensor
@@ -216,37 +218,17 @@ class ContextRL(nn.Module):
 
     # ----- inference -----
     @torch.no_grad()
-    def infer_z(self, context: torch.Tensor) -> torch.Tensor:
-        """Task embeddings (tasks, latent) from contexts (tasks, n, context_dim), in eval mode."""
-        was = self.training
-        self.eval()
-        z = self.encoder(context.to(self.device))
-        self.train(was)
-        return z
-
-    @torch.no_grad()
     def act(self, obs: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """Deterministic actions tanh(mean) for observations (n, obs_dim) and embeddings (n, latent)."""
         action, *_ = self.policy(torch.cat([obs.to(self.device), z], -1), deterministic=True)
         return action
 
-    # ----- checkpoints -----
-    def full_state(self) -> dict[str, Any]:
-        """Everything needed to resume bit-for-bit: networks, optimisers, counters, RNG state."""
-        opts = {"encoder": self.encoder_opt, "policy": self.policy_opt, "critic": self.critic_opt}
-        if self.c_opt is not None:
-            opts["c"] = self.c_opt
-        return {
-            "model": self.state_dict(),
-            "optimizers": {k: o.state_dict() for k, o in opts.items()},
-            "generator": self.generator.get_state(),
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        opts: dict[str, torch.optim.Optimizer] = {
+            "encoder": self.encoder_opt,
+            "policy": self.policy_opt,
+            "critic": self.critic_opt,
         }
-
-    def load_full_state(self, state: dict[str, Any]) -> None:
-        self.load_state_dict(state["model"])
-        opts = {"encoder": self.encoder_opt, "policy": self.policy_opt, "critic": self.critic_opt}
         if self.c_opt is not None:
             opts["c"] = self.c_opt
-        for k, o in opts.items():
-            o.load_state_dict(state["optimizers"][k])
-        self.generator.set_state(state["generator"])
+        return opts

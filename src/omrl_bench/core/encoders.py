@@ -14,9 +14,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from omrl_bench.core.losses import product_of_gaussians
 from omrl_bench.core.networks import mlp
 
 ATTENTIONS = ("batch", "sequence", "set", "parallel", "series")
+ENCODER_TYPES = ("mlp", "attention", "probabilistic")
 
 
 class MLPEncoder(nn.Module):
@@ -28,6 +30,31 @@ class MLPEncoder(nn.Module):
 
     def forward(self, context: torch.Tensor) -> torch.Tensor:
         return torch.tanh(self.net(context)).mean(dim=1)
+
+    def transition_weights(self, context: torch.Tensor) -> torch.Tensor | None:
+        return None
+
+
+class ProbabilisticEncoder(nn.Module):
+    """PEARL / MBML: each transition gives a Gaussian factor (mean, softplus variance); the
+    posterior q(z | c) is their product. ``forward`` returns the posterior mean (used for
+    evaluation and embedding statistics); ``posterior`` returns mean and variance."""
+
+    def __init__(self, in_dim: int, latent_dim: int, hidden: int = 200, depth: int = 3) -> None:
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.net = mlp(in_dim, 2 * latent_dim, hidden, depth)
+
+    def factors(self, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-transition Gaussian factors (mean, variance) of q(z | c)."""
+        params = self.net(context)
+        return params[..., : self.latent_dim], nn.functional.softplus(params[..., self.latent_dim :])
+
+    def posterior(self, context: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        return product_of_gaussians(*self.factors(context), mask)
+
+    def forward(self, context: torch.Tensor) -> torch.Tensor:
+        return self.posterior(context)[0]
 
     def transition_weights(self, context: torch.Tensor) -> torch.Tensor | None:
         return None

@@ -72,3 +72,50 @@ def policy_loss(
     """SAC policy loss (entropy temperature 1, set by the reward scale) plus ``alpha * D``."""
     entropy = log_pi if max_entropy else torch.zeros_like(log_pi)
     return (entropy - min_q + alpha * divergence).mean()
+
+
+def product_of_gaussians(
+    mu: torch.Tensor, var: torch.Tensor, mask: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posterior of independent Gaussian factors over axis -2: (..., n, d) -> (..., d) mean and variance.
+
+    ``mask`` (..., n) keeps only some factors; a posterior with none left is the prior N(0, 1).
+    """
+    precision = 1.0 / var.clamp(min=1e-7)
+    if mask is not None:
+        precision = precision * mask[..., None].to(precision.dtype)
+    total = precision.sum(-2)
+    if mask is not None:
+        total = total + (total == 0).to(total.dtype)  # no factor left: unit precision, zero mean
+    post_var = 1.0 / total
+    return post_var * (mu * precision).sum(-2), post_var
+
+
+def kl_diagonal_gaussians(
+    mu_a: torch.Tensor, var_a: torch.Tensor, mu_b: torch.Tensor, var_b: torch.Tensor
+) -> torch.Tensor:
+    """KL(N(mu_a, diag var_a) || N(mu_b, diag var_b)), summed over the last axis."""
+    return 0.5 * (torch.log(var_b / var_a) + (var_a + (mu_a - mu_b).pow(2)) / var_b - 1.0).sum(-1)
+
+
+def triplet_loss(d_positive: torch.Tensor, d_negative: torch.Tensor, margin: float = 2.0) -> torch.Tensor:
+    """MBML's triplet loss: ``max(0, d(anchor, positive) - d(anchor, negative) + margin)``, averaged."""
+    return F.relu(d_positive - d_negative + margin).mean()
+
+
+def kl_to_standard_normal(mu: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, diag var) || N(0, I)), summed over the last axis."""
+    return 0.5 * (var + mu.pow(2) - 1.0 - torch.log(var)).sum(-1)
+
+
+def vae_loss(
+    recon: torch.Tensor, action: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, kl_weight: float = 0.5
+) -> torch.Tensor:
+    """BCQ's action-VAE loss: MSE reconstruction plus ``kl_weight`` times the KL averaged over latent entries."""
+    kl = -0.5 * (1 + torch.log(std.pow(2)) - mean.pow(2) - std.pow(2)).mean()
+    return F.mse_loss(recon, action) + kl_weight * kl
+
+
+def soft_clipped_double_q(q1: torch.Tensor, q2: torch.Tensor, lmbda: float = 0.75) -> torch.Tensor:
+    """BCQ's soft clipped double Q: ``lmbda * min(q1, q2) + (1 - lmbda) * max(q1, q2)``."""
+    return lmbda * torch.minimum(q1, q2) + (1.0 - lmbda) * torch.maximum(q1, q2)

@@ -21,13 +21,50 @@ def mlp(in_dim: int, out_dim: int, hidden: int, depth: int, activation: type[nn.
     return nn.Sequential(*layers)
 
 
+class BatchedMLP(nn.Module):
+    """``members`` independent MLPs evaluated together: (members, n, in) -> (members, n, out).
+
+    Used for per-task models (MBML's teachers and reward ensembles): the task axis is a
+    tensor dimension, one batched matmul per layer instead of a Python loop over networks.
+    Initialised like ``nn.Linear``.
+    """
+
+    def __init__(self, members: int, in_dim: int, out_dim: int, hidden: int, depth: int) -> None:
+        super().__init__()
+        dims = [in_dim] + [hidden] * depth + [out_dim]
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for d_in, d_out in zip(dims[:-1], dims[1:], strict=True):
+            bound = 1.0 / math.sqrt(d_in)
+            self.weights.append(nn.Parameter(torch.empty(members, d_in, d_out).uniform_(-bound, bound)))
+            self.biases.append(nn.Parameter(torch.empty(members, 1, d_out).uniform_(-bound, bound)))
+
+    def forward(self, x: torch.Tensor, members: torch.Tensor | None = None) -> torch.Tensor:
+        """``x`` (m, n, in) through all members, or through the ``members`` selected (m indices)."""
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            if members is not None:
+                w, b = w[members], b[members]
+            x = torch.baddbmm(b, x, w)
+            if i < last:
+                x = torch.relu(x)
+        return x
+
+
+def make_mlp(in_dim: int, out_dim: int, hidden: int, depth: int, members: int | None = None) -> nn.Module:
+    """One MLP (``members`` None) or a ``BatchedMLP`` of ``members`` independent ones."""
+    if members is None:
+        return mlp(in_dim, out_dim, hidden, depth)
+    return BatchedMLP(members, in_dim, out_dim, hidden, depth)
+
+
 class TwinQ(nn.Module):
     """Two independent Q(s, a, z) networks (clipped double Q)."""
 
-    def __init__(self, in_dim: int, hidden: int, depth: int) -> None:
+    def __init__(self, in_dim: int, hidden: int, depth: int, members: int | None = None) -> None:
         super().__init__()
-        self.q1 = mlp(in_dim, 1, hidden, depth)
-        self.q2 = mlp(in_dim, 1, hidden, depth)
+        self.q1 = make_mlp(in_dim, 1, hidden, depth, members)
+        self.q2 = make_mlp(in_dim, 1, hidden, depth, members)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.q1(x).squeeze(-1), self.q2(x).squeeze(-1)

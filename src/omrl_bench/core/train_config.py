@@ -18,7 +18,7 @@ from omrl_bench.errors import OmrlError
 
 @dataclass(frozen=True)
 class EncoderConfig:
-    type: str = "mlp"  # mlp (FOCAL) | attention (FOCAL++)
+    type: str = "mlp"  # mlp (FOCAL) | attention (FOCAL++) | probabilistic (contextual BCQ, MBML)
     attention: str = "batch"  # batch | sequence | parallel | series | set (extension)
     mlp_hidden: int = 200
     mlp_depth: int = 3
@@ -73,6 +73,37 @@ class ActorCriticConfig:
 
 
 @dataclass(frozen=True)
+class BCQConfig:
+    """BCQ's pieces (Fujimoto et al. 2019), used by contextual BCQ and MBML."""
+
+    vae_hidden: int = 750
+    vae_depth: int = 2
+    vae_latent_factor: int = 2  # VAE latent size = factor * action dim
+    vae_kl_weight: float = 0.5
+    vae_lr: float = 1e-3
+    perturbation: float = 0.05  # phi: the actor moves a VAE action by at most phi per dimension
+    lmbda: float = 0.75  # soft clipped double Q
+    n_actions: int = 10  # VAE actions scored by Q for the target and for acting
+    kl_weight: float = 0.1  # KL(q(z | c) || N(0, I)) on the probabilistic context encoder
+
+
+@dataclass(frozen=True)
+class MBMLConfig:
+    """MBML's stages: per-task BCQ teachers, per-task reward ensembles, then the student (the rest of ``steps``)."""
+
+    teacher_steps: int = 2000
+    teacher_batch: int = 64  # per task: every task's teacher trains at every step
+    reward_steps: int = 1000
+    reward_batch: int = 64
+    ensemble: int = 3  # reward models per task
+    reward_hidden: int = 64
+    reward_depth: int = 2
+    reward_lr: float = 1e-3
+    std_threshold: float = 0.1  # a relabelled reward is kept where the ensemble's std is below this
+    margin: float = 2.0  # triplet margin
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     steps: int
     eval_every: int
@@ -87,6 +118,8 @@ class TrainConfig:
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     task_loss: TaskLossConfig = field(default_factory=TaskLossConfig)
     ac: ActorCriticConfig = field(default_factory=ActorCriticConfig)
+    bcq: BCQConfig = field(default_factory=BCQConfig)
+    mbml: MBMLConfig = field(default_factory=MBMLConfig)
 
 
 def _presets_path() -> Path:
@@ -141,10 +174,10 @@ def _defaults_dict() -> dict[str, Any]:
 
 
 def _validate(cfg: TrainConfig) -> None:
-    from omrl_bench.core.encoders import ATTENTIONS
+    from omrl_bench.core.encoders import ATTENTIONS, ENCODER_TYPES
 
-    if cfg.encoder.type not in ("mlp", "attention"):
-        raise OmrlError(f"encoder.type must be mlp or attention, got {cfg.encoder.type!r}")
+    if cfg.encoder.type not in ENCODER_TYPES:
+        raise OmrlError(f"encoder.type must be one of {', '.join(ENCODER_TYPES)}, got {cfg.encoder.type!r}")
     if cfg.encoder.attention not in ATTENTIONS:
         raise OmrlError(f"encoder.attention must be one of {', '.join(ATTENTIONS)}, got {cfg.encoder.attention!r}")
     if cfg.task_loss.loss not in ("dml", "contrastive", "both"):

@@ -31,6 +31,9 @@ from omrl_bench.core.context_rl import ContextRL
 from omrl_bench.core.train_config import TrainConfig
 
 
-def make(cfg: TrainConfig, obs_dim: int, action_dim: int, context_dim: int, seed: int, device: str) -> ContextRL:
+def make(
+    cfg: TrainConfig, obs_dim: int, action_dim: int, context_dim: int, seed: int, device: str, n_tasks: int
+) -> ContextRL:
     """FOCAL++ with ``cfg`` (encoder type, task loss and momentum come from the variant preset)."""
+    del n_tasks  # one network serves every task
     return ContextRL(cfg, obs_dim, action_dim, context_dim, seed, device)
