@@ -92,7 +92,7 @@ class MBML(OfflineMetaAlgorithm):
         reward_in = 2 * obs_dim + action_dim
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            self.teachers = BCQ(cfg, obs_dim, action_dim, members=n_tasks)
+            self.teachers = BCQ(cfg, obs_dim, action_dim, members=n_tasks, hidden=mb.teacher_hidden)
             self.rewards = BatchedMLP(n_tasks * mb.ensemble, reward_in, 1, mb.reward_hidden, mb.reward_depth)
             self.encoder = ProbabilisticEncoder(context_dim, latent, cfg.encoder.mlp_hidden, cfg.encoder.mlp_depth)
             self.student = BCQ(cfg, obs_dim + latent, action_dim)

@@ -69,14 +69,17 @@ class Perturbation(nn.Module):
 class BCQ(nn.Module):
     """VAE, perturbation actor, twin critics and targets of one BCQ (or ``members`` of them)."""
 
-    def __init__(self, cfg: TrainConfig, cond_dim: int, action_dim: int, members: int | None = None) -> None:
+    def __init__(
+        self, cfg: TrainConfig, cond_dim: int, action_dim: int, members: int | None = None, hidden: int | None = None
+    ) -> None:
+        """``hidden`` (optional) sets the width of every network, VAE included."""
         super().__init__()
         ac, bcq = cfg.ac, cfg.bcq
         self.cfg = cfg
         latent = bcq.vae_latent_factor * action_dim
-        self.vae = ActionVAE(cond_dim, action_dim, latent, bcq.vae_hidden, bcq.vae_depth, members)
-        self.actor = Perturbation(cond_dim, action_dim, ac.hidden, ac.depth, bcq.perturbation, members)
-        self.qf = TwinQ(cond_dim + action_dim, ac.hidden, ac.depth, members)
+        self.vae = ActionVAE(cond_dim, action_dim, latent, hidden or bcq.vae_hidden, bcq.vae_depth, members)
+        self.actor = Perturbation(cond_dim, action_dim, hidden or ac.hidden, ac.depth, bcq.perturbation, members)
+        self.qf = TwinQ(cond_dim + action_dim, hidden or ac.hidden, ac.depth, members)
         self.target_actor = copy.deepcopy(self.actor).requires_grad_(False)
         self.target_qf = copy.deepcopy(self.qf).requires_grad_(False)
 

@@ -93,6 +93,7 @@ class MBMLConfig:
 
     teacher_steps: int = 2000
     teacher_batch: int = 64  # per task: every task's teacher trains at every step
+    teacher_hidden: int = 256  # width of every teacher network (one BCQ per task)
     reward_steps: int = 1000
     reward_batch: int = 64
     ensemble: int = 3  # reward models per task
