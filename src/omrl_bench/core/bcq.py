@@ -19,7 +19,7 @@ from torch import nn
 from torch.func import functional_call
 
 from omrl_bench.core import losses
-from omrl_bench.core.networks import TwinQ, make_mlp
+from omrl_bench.core.networks import TwinQ, detached_params, make_mlp
 from omrl_bench.core.train_config import TrainConfig
 
 
@@ -110,8 +110,9 @@ class BCQ(nn.Module):
         cond_d = cond.detach()
         with torch.no_grad():
             sampled = self.vae.decode(cond_d, self.vae.sample_latent(cond_d.shape[:-1], generator))
-        frozen = {k: v.detach() for k, v in self.qf.named_parameters()}
-        q_pi, _ = functional_call(self.qf, frozen, (torch.cat([cond_d, self.actor(cond_d, sampled)], -1),))
+        q_pi, _ = functional_call(
+            self.qf, detached_params(self.qf), (torch.cat([cond_d, self.actor(cond_d, sampled)], -1),)
+        )
         return vae_loss, qf_loss, -q_pi.mean(), q1.mean()
 
     @torch.no_grad()

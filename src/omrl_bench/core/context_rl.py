@@ -24,7 +24,7 @@ from omrl_bench.core import losses
 from omrl_bench.core.algorithm import OfflineMetaAlgorithm
 from omrl_bench.core.buffers import TaskBuffers, sample_tasks
 from omrl_bench.core.encoders import AttentionEncoder, MLPEncoder, ProbabilisticEncoder
-from omrl_bench.core.networks import TanhGaussianPolicy, TwinQ, mlp
+from omrl_bench.core.networks import TanhGaussianPolicy, TwinQ, detached_params, mlp
 from omrl_bench.core.train_config import TrainConfig
 
 
@@ -35,10 +35,6 @@ def build_encoder(cfg: TrainConfig, context_dim: int) -> nn.Module:
     if e.type == "probabilistic":
         return ProbabilisticEncoder(context_dim, e.latent_dim, e.mlp_hidden, e.mlp_depth)
     return AttentionEncoder(context_dim, e.latent_dim, e.attention, e.hidden, e.heads, e.reduction, e.blocks, e.dropout)
-
-
-def _detached(module: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach() for k, v in module.named_parameters()}
 
 
 class ContextRL(OfflineMetaAlgorithm):
@@ -143,13 +139,13 @@ class ContextRL(OfflineMetaAlgorithm):
         s_z = torch.cat([obs, zb], -1)
 
         new_a, mean, log_std, log_pi, pre = self.policy(s_z, generator=self.generator)
-        q_new = torch.min(*functional_call(self.qf, _detached(self.qf), (torch.cat([s_z, new_a], -1),)))
+        q_new = torch.min(*functional_call(self.qf, detached_params(self.qf), (torch.cat([s_z, new_a], -1),)))
         alpha = float(self.alpha)
 
         div = torch.zeros_like(rew)
         c_loss = rew.sum() * 0.0
         if self.critic_c is not None:
-            frozen = _detached(self.critic_c)
+            frozen = detached_params(self.critic_c)
             logits_p = functional_call(self.critic_c, frozen, (torch.cat([s_z, new_a], -1),)).squeeze(-1)
             logits_b = functional_call(self.critic_c, frozen, (torch.cat([s_z, act], -1),)).squeeze(-1)
             div = losses.kl_dual_estimate(logits_p, logits_b)
@@ -172,7 +168,7 @@ class ContextRL(OfflineMetaAlgorithm):
         if bc is not None:  # TD3+BC's balance: the weight is relative to the current mean |Q|
             pi_loss = pi_loss + ac.bc_weight * q_new.abs().mean().detach() * bc
 
-        opts = [self.encoder_opt, self.policy_opt, self.critic_opt] + ([self.c_opt] if self.c_opt else [])
+        opts = list(self.optimizers().values())
         for opt in opts:
             opt.zero_grad(set_to_none=True)
         (enc_loss + qf_loss + vf_loss + pi_loss + c_loss).backward()

@@ -10,6 +10,11 @@ from torch import nn
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
 
 
+def detached_params(module: nn.Module) -> dict[str, torch.Tensor]:
+    """A module's parameters cut from the graph, for ``torch.func.functional_call`` (loss sees, never trains)."""
+    return {k: v.detach() for k, v in module.named_parameters()}
+
+
 def mlp(in_dim: int, out_dim: int, hidden: int, depth: int, activation: type[nn.Module] = nn.ReLU) -> nn.Sequential:
     """``depth`` hidden layers of width ``hidden``."""
     layers: list[nn.Module] = []
