@@ -26,7 +26,7 @@ Deliberate differences (see docs/deviations.md):
   with the highest Q1 is taken; z is the posterior mean. The reference draws
   fresh latents per step and samples z.
 - Task meta-batches are distinct tasks where the suite has enough of them; the
-  rewards are scaled by ``ac.reward_scale`` (1 in the cbcq presets).
+  rewards are scaled by the suite's ``ac.reward_scale`` (paper Table 7).
 """
 
 from __future__ import annotations
