@@ -64,7 +64,7 @@ def test_a_presets_suite_section_applies_to_that_suite_only() -> None:
     from omrl_bench.core.train_config import resolve_config
 
     assert resolve_config("focal", None, "sparse-point-robot", "cpu")[1].ac.bc_weight > 0
-    assert resolve_config("focal", None, "point-robot-wind", "cpu")[1].ac.bc_weight == 0
+    assert resolve_config("focal", None, "sparse-cheetah-vel", "cpu")[1].ac.bc_weight == 0
     assert resolve_config("focalpp", None, "sparse-point-robot", "paper")[1].ac.bc_weight == 0
     _, cfg = resolve_config("focal", None, "sparse-point-robot", "cpu", ["ac.bc_weight=0"])
     assert cfg.ac.bc_weight == 0

@@ -20,7 +20,7 @@ Deliberate differences (see docs/deviations.md):
 - One context draw per test task for evaluation (the reference accumulates
   context 20 transitions at a time and reports the last episode).
 - Optional behaviour-cloning term in the policy loss (``ac.bc_weight``, TD3+BC's
-  form), used by the ``cpu`` preset on Sparse-Point-Robot only: without it the
+  form), used by the ``cpu`` preset on the point robots only: without it the
   unregularised critic extrapolates on narrow expert data at that budget.
 """
 
