@@ -49,14 +49,14 @@ from omrl_bench.core.algorithm import OfflineMetaAlgorithm
 from omrl_bench.core.bcq import BCQ
 from omrl_bench.core.buffers import TaskBuffers, sample_tasks
 from omrl_bench.core.encoders import ProbabilisticEncoder
-from omrl_bench.core.networks import BatchedMLP
+from omrl_bench.core.networks import BatchedMLP, detached_params
 from omrl_bench.core.train_config import TrainConfig
 from omrl_bench.errors import OmrlError
 
 
 def _members(module: nn.Module, idx: torch.Tensor) -> dict[str, torch.Tensor]:
     """The parameters of the selected members of a batched module (frozen)."""
-    return {k: v.detach()[idx] for k, v in module.named_parameters()}
+    return {k: v[idx] for k, v in detached_params(module).items()}
 
 
 class MBML(OfflineMetaAlgorithm):
@@ -95,7 +95,7 @@ class MBML(OfflineMetaAlgorithm):
             self.teachers = BCQ(cfg, obs_dim, action_dim, members=n_tasks, hidden=mb.teacher_hidden)
             self.rewards = BatchedMLP(n_tasks * mb.ensemble, reward_in, 1, mb.reward_hidden, mb.reward_depth)
             self.encoder = ProbabilisticEncoder(context_dim, latent, cfg.encoder.mlp_hidden, cfg.encoder.mlp_depth)
-            self.student = BCQ(cfg, obs_dim + latent, action_dim)
+            self.student = BCQ(cfg, obs_dim + latent, action_dim)  # distilled: its VAE encoder and targets stay unused
         self.to(device)
         self.device = torch.device(device)
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
