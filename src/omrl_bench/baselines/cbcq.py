@@ -42,6 +42,13 @@ from omrl_bench.core.train_config import TrainConfig
 from omrl_bench.errors import OmrlError
 
 
+def probabilistic_encoder(cfg: TrainConfig, context_dim: int, algo: str) -> ProbabilisticEncoder:
+    """The product-of-Gaussians encoder of the BCQ-based baselines, or a one-line error for another type."""
+    if cfg.encoder.type != "probabilistic":
+        raise OmrlError(f"{algo} needs encoder.type probabilistic, got {cfg.encoder.type!r}")
+    return ProbabilisticEncoder(context_dim, cfg.encoder.latent_dim, cfg.encoder.mlp_hidden, cfg.encoder.mlp_depth)
+
+
 class ContextualBCQ(OfflineMetaAlgorithm):
     """BCQ whose VAE, actor and critics take (s, z); ``update`` is one gradient step."""
 
@@ -58,13 +65,11 @@ class ContextualBCQ(OfflineMetaAlgorithm):
         device: str | torch.device = "cpu",
     ) -> None:
         super().__init__()
-        if cfg.encoder.type != "probabilistic":
-            raise OmrlError(f"contextual BCQ needs encoder.type probabilistic, got {cfg.encoder.type!r}")
         self.cfg = cfg
         latent = cfg.encoder.latent_dim
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            self.encoder = ProbabilisticEncoder(context_dim, latent, cfg.encoder.mlp_hidden, cfg.encoder.mlp_depth)
+            self.encoder = probabilistic_encoder(cfg, context_dim, "contextual BCQ")
             self.bcq = BCQ(cfg, obs_dim + latent, action_dim)
         self.to(device)
         self.device = torch.device(device)

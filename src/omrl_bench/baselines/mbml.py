@@ -44,6 +44,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from omrl_bench.baselines.cbcq import probabilistic_encoder
 from omrl_bench.core import losses
 from omrl_bench.core.algorithm import OfflineMetaAlgorithm
 from omrl_bench.core.bcq import BCQ
@@ -77,8 +78,6 @@ class MBML(OfflineMetaAlgorithm):
         n_tasks: int | None = None,
     ) -> None:
         super().__init__()
-        if cfg.encoder.type != "probabilistic":
-            raise OmrlError(f"MBML needs encoder.type probabilistic, got {cfg.encoder.type!r}")
         if n_tasks is None:
             raise OmrlError("MBML trains one teacher per task: the number of training tasks is required")
         mb = cfg.mbml
@@ -94,7 +93,7 @@ class MBML(OfflineMetaAlgorithm):
             torch.manual_seed(seed)
             self.teachers = BCQ(cfg, obs_dim, action_dim, members=n_tasks, hidden=mb.teacher_hidden)
             self.rewards = BatchedMLP(n_tasks * mb.ensemble, reward_in, 1, mb.reward_hidden, mb.reward_depth)
-            self.encoder = ProbabilisticEncoder(context_dim, latent, cfg.encoder.mlp_hidden, cfg.encoder.mlp_depth)
+            self.encoder = probabilistic_encoder(cfg, context_dim, "MBML")
             self.student = BCQ(cfg, obs_dim + latent, action_dim)  # distilled: its VAE encoder and targets stay unused
         self.to(device)
         self.device = torch.device(device)
