@@ -1,4 +1,4 @@
-"""Command line: ``omrl-bench generate-data`` and ``omrl-bench datasets list|verify``."""
+"""Command line: ``omrl-bench generate-data``, ``run``, ``reproduce`` and ``datasets list|verify``."""
 
 from __future__ import annotations
 
@@ -156,6 +156,83 @@ def run(
     emb = report["embeddings"]["test"]
     click.echo(f"test embeddings: RMS {emb['rms']:.3f}, ESR {emb['esr']:.3f}")
     click.echo(f"run directory: {Path(out) / (spec.run_name(cfg['variant']))}")
+
+
+@main.command("reproduce")
+@click.argument("name")
+@click.option("--preset", default="cpu", show_default=True, help="smoke, cpu or paper (training and datasets)")
+@click.option("--seeds", default=3, show_default=True, type=click.IntRange(min=1), help="seeds 0..N-1")
+@click.option("--suites", default=None, help="comma-separated suites instead of the grid's default")
+@click.option("--executor", default="local", show_default=True, help="local or ray")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1), help="runs at a time (local)")
+@click.option("--ray-address", default=None, help="join this Ray cluster (with --executor ray)")
+@click.option("--device", default="cpu", show_default=True, help="cpu or cuda")
+@click.option("--out", default=None, help="directory of run directories (default: runs/PRESET)")
+@click.option("--report", default=None, help="where tables and figures go (default: OUT/report)")
+@click.option("--root", default=None, help="Minari dataset root (default: $MINARI_DATASETS_PATH)")
+@click.option("--no-run", is_flag=True, help="only write the table or figures from the finished runs")
+@_one_line_errors
+def reproduce(
+    name: str,
+    preset: str,
+    seeds: int,
+    suites: str | None,
+    executor: str,
+    workers: int,
+    ray_address: str | None,
+    device: str,
+    out: str | None,
+    report: str | None,
+    root: str | None,
+    no_run: bool,
+) -> None:
+    """Run a paper grid (returns, distribution-shift, momentum, embeddings, figures) and write its results."""
+    from omrl_bench.bench.grids import parse_suites
+    from omrl_bench.bench.reproduce import reproduce as run_grid
+    from omrl_bench.datasets.pipeline import make_executor
+
+    out_dir = Path(out) if out else Path("runs") / preset
+    report_dir = Path(report) if report else out_dir / "report"
+    done_count = [0]
+
+    def on_plan(planned: list[Any]) -> None:
+        counts = {s: sum(p.status == s for p in planned) for s in ("done", "partial", "new")}
+        done_count[0] = counts["done"]
+        click.echo(
+            f"{name} [{preset}]: {len(planned)} runs: {counts['done']} finished, {counts['partial']} to resume, "
+            f"{counts['new']} to start" + ("" if not no_run else " (--no-run: tables from the finished runs only)")
+        )
+
+    def on_done(result: dict[str, Any]) -> None:
+        done_count[0] += 1
+        if "error" in result:
+            click.echo(f"  failed {result['run']}: {result['error']}", err=True)
+        else:
+            click.echo(f"  [{done_count[0]}] {result['run']}: return {result['return']:.2f} ({result['wall_s']:.0f} s)")
+
+    result = run_grid(
+        name,
+        preset,
+        seeds,
+        parse_suites(suites),
+        out_dir,
+        report_dir,
+        _root(root),
+        lambda: make_executor(executor, workers, ray_address),
+        run=not no_run,
+        device=device,
+        on_plan=on_plan,
+        on_done=on_done,
+    )
+    if result.table:
+        click.echo(result.table)
+    for path in result.outputs:
+        click.echo(f"wrote {path}")
+    if result.failures:
+        raise click.ClickException(
+            f"{len(result.failures)} run(s) failed (first: {result.failures[0]['run']}: "
+            f"{result.failures[0]['error']}); rerun the command to retry them"
+        )
 
 
 @main.group()

@@ -38,9 +38,11 @@ class RunSpec:
     data_preset: str
     device: str = "cpu"
     overrides: tuple[str, ...] = ()
+    tag: str = ""  # names a run whose overrides change what it measures (e.g. "hard"), so it gets its own directory
 
     def run_name(self, variant: str) -> str:
-        return f"{self.algo}-{variant}-{self.suite}-{self.train_quality}-s{self.seed}"
+        name = f"{self.algo}-{variant}-{self.suite}-{self.train_quality}-s{self.seed}"
+        return f"{name}-{self.tag}" if self.tag else name
 
 
 def seed_everything(seed: int) -> None:
@@ -63,22 +65,40 @@ def _check_spaces(suite_name: str, data: Any) -> None:
         )
 
 
-def execute(spec: RunSpec, out: Path, root: Path | None, resume: bool, progress: bool = True) -> dict[str, Any]:
-    """Run one (algorithm, variant, suite, train quality, seed); return the final report."""
-    from omrl_bench.core.buffers import TaskBuffers
-    from omrl_bench.core.evaluation import embedding_stats, evaluate, task_embeddings
-    from omrl_bench.core.trainer import run_training
-    from omrl_bench.datasets import load_suite
-    from omrl_bench.envs import get_suite
-
+def run_config(spec: RunSpec) -> tuple[str, TrainConfig, dict[str, Any]]:
+    """Check ``spec`` and resolve it: (variant, train config, the config written to the run directory)."""
     if spec.algo not in ALGORITHMS:
         raise OmrlError(f"unknown algorithm {spec.algo!r}; choose one of: {', '.join(ALGORITHMS)}")
     for q in (spec.train_quality, *spec.test_qualities):
         if q not in QUALITIES:
             raise OmrlError(f"unknown quality {q!r}; choose from: {', '.join(QUALITIES)}")
+    variant, cfg = resolve_config(spec.algo, spec.variant, spec.suite, spec.preset, list(spec.overrides))
+    config = {
+        "algo": spec.algo,
+        "variant": variant,
+        "suite": spec.suite,
+        "train_quality": spec.train_quality,
+        "test_qualities": list(spec.test_qualities),
+        "seed": spec.seed,
+        "preset": spec.preset,
+        "data_preset": spec.data_preset,
+        "device": spec.device,
+        "config": to_dict(cfg),
+    }
+    return variant, cfg, config
+
+
+def execute(spec: RunSpec, out: Path, root: Path | None, resume: bool, progress: bool = True) -> dict[str, Any]:
+    """Run one (algorithm, variant, suite, train quality, seed); return the final report."""
+    from omrl_bench.core.buffers import TaskBuffers
+    from omrl_bench.core.evaluation import embedding_stats, evaluate, task_embedding_draws
+    from omrl_bench.core.trainer import run_training
+    from omrl_bench.datasets import load_suite
+    from omrl_bench.envs import get_suite
+
+    variant, cfg, config = run_config(spec)
     if spec.device.startswith("cuda") and not torch.cuda.is_available():
         raise OmrlError("--device cuda requested but no CUDA device is available")
-    variant, cfg = resolve_config(spec.algo, spec.variant, spec.suite, spec.preset, list(spec.overrides))
     suite = get_suite(spec.suite)
     train = load_suite(spec.suite, spec.train_quality, "train", spec.data_preset, root)
     _check_spaces(spec.suite, train)
@@ -96,18 +116,6 @@ def execute(spec: RunSpec, out: Path, root: Path | None, resume: bool, progress:
         cfg, buffers.obs_dim, buffers.action_dim, buffers.context_dim, spec.seed, spec.device, buffers.n_tasks
     )
     run_dir = out / spec.run_name(variant)
-    config = {
-        "algo": spec.algo,
-        "variant": variant,
-        "suite": spec.suite,
-        "train_quality": spec.train_quality,
-        "test_qualities": list(spec.test_qualities),
-        "seed": spec.seed,
-        "preset": spec.preset,
-        "data_preset": spec.data_preset,
-        "device": spec.device,
-        "config": to_dict(cfg),
-    }
 
     def evaluate_all(step: int) -> dict[str, float]:
         row = {}
@@ -124,15 +132,17 @@ def execute(spec: RunSpec, out: Path, root: Path | None, resume: bool, progress:
                 algo, suite, b, test_kwargs, cfg.eval_context_size, cfg.eval_episodes, spec.seed + 10**6
             )
         gen = torch.Generator(device=spec.device).manual_seed(spec.seed)
-        z_test = task_embeddings(
+        z_test_draws = task_embedding_draws(
             algo, test_buffers[spec.test_qualities[0]], cfg.eval_context_size, cfg.embedding_draws, gen
         )
-        z_train = task_embeddings(algo, buffers, cfg.eval_context_size, cfg.embedding_draws, gen)
+        z_train_draws = task_embedding_draws(algo, buffers, cfg.eval_context_size, cfg.embedding_draws, gen)
+        z_test, z_train = z_test_draws.mean(0), z_train_draws.mean(0)
         report["embeddings"] = {"test": embedding_stats(z_test), "train": embedding_stats(z_train)}
         np.savez(
             run_dir / "embeddings.npz",
             z_train=z_train,
             z_test=z_test,
+            z_test_draws=z_test_draws,  # (draws, tasks, latent): one z per context draw (Figure 5's points)
             train_tasks=np.array([k["task"] for k in train_kwargs]),
             test_tasks=np.array([k["task"] for k in test_kwargs]),
         )

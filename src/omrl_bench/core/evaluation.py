@@ -31,13 +31,13 @@ def embedding_stats(z: np.ndarray) -> dict[str, float]:
     return {"rms": rms, "esr": esr}
 
 
-def task_embeddings(
+def task_embedding_draws(
     algo: Any, buffers: TaskBuffers, n_context: int, draws: int, generator: torch.Generator
 ) -> np.ndarray:
-    """Per-task mean embedding over ``draws`` independent contexts: (tasks, latent)."""
+    """One embedding per task and independent context draw: (draws, tasks, latent)."""
     tasks = torch.arange(buffers.n_tasks)
     zs = [algo.infer_z(buffers.sample_context(tasks, n_context, generator)) for _ in range(draws)]
-    return torch.stack(zs).mean(0).cpu().numpy()
+    return torch.stack(zs).cpu().numpy()
 
 
 def evaluate(

@@ -1,0 +1,153 @@
+"""The paper's figures as PNG files, drawn from finished runs and published datasets (matplotlib, Agg).
+
+- learning curves: expert-context test return vs gradient steps, mean and std over seeds (Figure 8);
+- t-SNE of the test-task embeddings, one point per context draw, coloured by task (Figure 5);
+- batch attention weight and reward along one context (Figure 7);
+- visited states of each dataset quality on Sparse-Point-Robot (Figure 6).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from omrl_bench.bench.grids import Planned  # noqa: E402
+from omrl_bench.datasets.recipe import QUALITIES  # noqa: E402
+
+
+def _finished(planned: list[Planned]) -> list[Planned]:
+    return [p for p in planned if (p.run_dir / "final.json").exists()]
+
+
+def learning_curves(planned: list[Planned], path: Path) -> Path | None:
+    runs = _finished(planned)
+    suites = list(dict.fromkeys(p.cell.suite for p in runs))
+    if not suites:
+        return None
+    fig, axes = plt.subplots(1, len(suites), figsize=(5 * len(suites), 3.6), squeeze=False)
+    for ax, suite in zip(axes[0], suites, strict=True):
+        for label in dict.fromkeys(p.cell.label for p in runs if p.cell.suite == suite):
+            curves = []
+            for p in runs:
+                if p.cell.suite == suite and p.cell.label == label:
+                    prog = pd.read_csv(p.run_dir / "progress.csv")
+                    curves.append(prog.dropna(subset=["eval/expert/return"]).set_index("step")["eval/expert/return"])
+            frame = pd.concat(curves, axis=1)
+            mean, std = frame.mean(axis=1), frame.std(axis=1, ddof=0)
+            ax.plot(mean.index, mean.to_numpy(), label=f"{label} ({len(curves)} seeds)")
+            ax.fill_between(mean.index, (mean - std).to_numpy(), (mean + std).to_numpy(), alpha=0.2)
+        ax.set_title(suite)
+        ax.set_xlabel("gradient steps")
+        ax.set_ylabel("test return (expert context)")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def _project(points: np.ndarray, seed: int) -> tuple[np.ndarray, str]:
+    """2-D t-SNE of ``points``; with too few points for t-SNE, the first two latent dimensions."""
+    if len(points) < 10:
+        return points[:, :2], "latent dims 0, 1"
+    from sklearn.manifold import TSNE
+
+    perplexity = float(min(30, (len(points) - 1) // 3))
+    return TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(points), "t-SNE"
+
+
+def tsne(planned: list[Planned], path: Path) -> Path | None:
+    """One panel per (suite, algorithm): seed 0's test embeddings, one point per context draw."""
+    runs = [p for p in _finished(planned) if p.cell.seed == min(q.cell.seed for q in planned)]
+    if not runs:
+        return None
+    fig, axes = plt.subplots(1, len(runs), figsize=(4 * len(runs), 3.8), squeeze=False)
+    for ax, p in zip(axes[0], runs, strict=True):
+        emb = np.load(p.run_dir / "embeddings.npz")
+        if "z_test_draws" in emb:
+            draws = emb["z_test_draws"]  # (draws, tasks, latent)
+            points = draws.reshape(-1, draws.shape[-1])
+            task = np.tile(np.arange(draws.shape[1]), draws.shape[0])
+        else:  # runs from before per-draw embeddings were saved: one mean per task
+            points, task = emb["z_test"], np.arange(len(emb["z_test"]))
+        xy, how = _project(points, p.cell.seed)
+        ax.scatter(xy[:, 0], xy[:, 1], c=task, cmap="tab20", s=10)
+        ax.set_title(f"{p.cell.suite}\n{p.cell.label} ({how})", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def attention(planned: list[Planned], path: Path) -> Path | None:
+    """Figure 7: reward and batch-attention weight along one training task's context."""
+    runs = [p for p in _finished(planned) if (p.run_dir / "attention.npz").exists()]
+    if not runs:
+        return None
+    p = runs[0]
+    data = np.load(p.run_dir / "attention.npz")
+    weights, rewards = data["weights"], data["rewards"]
+    task = int(np.argmin(np.abs((rewards > 0).mean(axis=1) - 0.5)))  # the context closest to half rewarded
+    fig, axes = plt.subplots(2, 1, figsize=(8, 4.2), sharex=True)
+    idx = np.arange(weights.shape[1])
+    axes[0].bar(idx, rewards[task], width=1.0, color="tab:red")
+    axes[0].set_ylabel("reward (scaled)")
+    axes[1].bar(idx, weights[task], width=1.0, color="tab:blue")
+    axes[1].set_ylabel("attention weight")
+    axes[1].set_xlabel("transition in the context")
+    rewarded = rewards > 0
+    means = [weights[rewarded].mean() if rewarded.any() else np.nan, weights[~rewarded].mean()]
+    axes[0].set_title(
+        f"{p.cell.label} on {p.cell.suite}, seed {p.cell.seed}, training task {task}\nmean weight over all "
+        f"tasks: rewarded {means[0]:.3f}, unrewarded {means[1]:.3f}",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def state_distribution(suite: str, preset: str, root: Path, path: Path, tasks: int = 3) -> Path:
+    """Figure 6: positions visited by each dataset quality for a few test tasks, with the goal circles."""
+    from omrl_bench.datasets import load_suite
+    from omrl_bench.envs.point_robot import GOAL_RADIUS
+
+    fig, axes = plt.subplots(1, len(QUALITIES), figsize=(4 * len(QUALITIES), 3.4), sharex=True, sharey=True)
+    for ax, q in zip(axes, QUALITIES, strict=True):
+        data = load_suite(suite, q, "test", preset, root)
+        picks = np.linspace(0, len(data.tasks) - 1, min(tasks, len(data.tasks))).round().astype(int)
+        for i, t in enumerate(data.tasks[k] for k in picks):
+            color = f"C{i}"
+            ax.scatter(t.observations[:, 0], t.observations[:, 1], s=1, alpha=0.3, color=color)
+            goal: Any = t.task_kwargs.get("goal")
+            if goal is not None:
+                ax.add_patch(plt.Circle(tuple(goal), GOAL_RADIUS, fill=False, color=color, lw=1.2))
+        ax.set_title(f"{q}", fontsize=10)
+        ax.set_aspect("equal")
+    fig.suptitle(f"{suite} [{preset}]: states of {tasks} test tasks", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def draw_all(planned: list[Planned], preset: str, root: Path, out_dir: Path) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    made = [
+        learning_curves(planned, out_dir / "learning-curves.png"),
+        tsne(planned, out_dir / "tsne.png"),
+        attention(planned, out_dir / "attention.png"),
+    ]
+    if any(p.cell.suite == "sparse-point-robot" for p in planned):
+        made.append(state_distribution("sparse-point-robot", preset, root, out_dir / "state-distribution.png"))
+    return [m for m in made if m is not None]

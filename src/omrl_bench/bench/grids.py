@@ -1,0 +1,208 @@
+"""The paper's experiment grids, expanded into training runs, planned against finished runs and executed.
+
+A grid is a list of cells (algorithm, variant, suite, train quality, seed, momentum update). Every
+cell is one ``omrl-bench run`` with all three test-context qualities, in the same run directory an
+``omrl-bench run --out`` of the same settings would use, so one training run serves every table that
+needs it and a killed grid resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omrl_bench.bench.run import RunSpec, run_config
+from omrl_bench.datasets.recipe import QUALITIES
+from omrl_bench.envs.suites import SUITES
+from omrl_bench.errors import OmrlError
+
+GRIDS = ("returns", "distribution-shift", "momentum", "embeddings", "figures")
+FOCALPP_VARIANTS = ("contrastive", "batch-wise", "sequence-wise", "parallel", "series")
+SPR = "sparse-point-robot"
+POINT_ROBOTS = (SPR, "point-robot-wind")
+
+# (algo, variant) -> the row label of every table
+LABELS = {
+    ("focal", "focal"): "FOCAL",
+    **{("focalpp", v): f"FOCAL++ {v}" for v in FOCALPP_VARIANTS},
+    ("cbcq", "cbcq"): "contextual BCQ",
+    ("mbml", "mbml"): "MBML",
+}
+RETURNS_ALGOS = (("focal", "focal"), *(("focalpp", v) for v in FOCALPP_VARIANTS), ("cbcq", "cbcq"), ("mbml", "mbml"))
+FOCAL_PAIR = (("focal", "focal"), ("focalpp", "batch-wise"))  # FOCAL vs FOCAL++ (batch-wise), as in Tables 2 and 3
+DEFAULT_SUITES = {
+    "returns": tuple(SUITES),
+    "distribution-shift": (SPR,),
+    "momentum": (SPR,),
+    "embeddings": (*POINT_ROBOTS, "sparse-ant-fwd-back"),
+    "figures": POINT_ROBOTS,
+}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One training run of a grid; it is tested with context of every quality."""
+
+    algo: str
+    variant: str
+    suite: str
+    train_quality: str
+    seed: int
+    hard_update: bool = False  # FOCAL++'s key encoder copied every step instead of the momentum update
+
+    @property
+    def label(self) -> str:
+        return LABELS[(self.algo, self.variant)]
+
+    def spec(self, preset: str, device: str) -> RunSpec:
+        overrides = ("task_loss.hard_update=true",) if self.hard_update else ()
+        return RunSpec(
+            self.algo,
+            self.variant,
+            self.suite,
+            self.train_quality,
+            QUALITIES,
+            self.seed,
+            preset,
+            preset,
+            device,
+            overrides,
+            "hard" if self.hard_update else "",
+        )
+
+
+def parse_suites(text: str | None) -> tuple[str, ...] | None:
+    if text is None:
+        return None
+    names = tuple(s.strip() for s in text.split(",") if s.strip())
+    bad = [s for s in names if s not in SUITES]
+    if bad or not names:
+        raise OmrlError(f"unknown suite {', '.join(bad) or repr(text)}; choose from: {', '.join(SUITES)}")
+    return names
+
+
+def expand(name: str, seeds: int, suites: tuple[str, ...] | None = None) -> list[Cell]:
+    """The cells of grid ``name`` over seeds 0..seeds-1 (``suites`` replaces the grid's default suites)."""
+    if name not in GRIDS:
+        raise OmrlError(f"unknown grid {name!r}; choose one of: {', '.join(GRIDS)}")
+    if seeds < 1:
+        raise OmrlError("--seeds must be at least 1")
+    chosen = suites or DEFAULT_SUITES[name]
+    seed_list = range(seeds)
+    if name == "returns":
+        return [Cell(a, v, s, "expert", k) for s in chosen for a, v in RETURNS_ALGOS for k in seed_list]
+    if name == "distribution-shift":
+        return [Cell(a, v, s, q, k) for s in chosen for a, v in FOCAL_PAIR for q in QUALITIES for k in seed_list]
+    if name == "momentum":
+        return [
+            Cell("focalpp", v, s, "expert", k, hard)
+            for s in chosen
+            for v in FOCALPP_VARIANTS
+            for hard in (False, True)
+            for k in seed_list
+        ]
+    return [Cell(a, v, s, "expert", k) for s in chosen for a, v in FOCAL_PAIR for k in seed_list]  # embeddings, figures
+
+
+@dataclass(frozen=True)
+class Planned:
+    cell: Cell
+    spec: RunSpec
+    run_dir: Path
+    status: str  # "done", "partial" (a checkpoint to resume) or "new"
+
+
+# Config sections an algorithm never reads. Runs are matched without them, so a finished FOCAL run
+# still counts after a baseline's section was added to the config.
+UNUSED_SECTIONS = {"focal": ("bcq", "mbml"), "focalpp": ("bcq", "mbml"), "cbcq": ("mbml",), "mbml": ()}
+
+
+def _comparable(config: dict[str, Any]) -> Any:
+    """``config`` as JSON would return it, without the sections its algorithm does not read."""
+    out = json.loads(json.dumps(config))
+    for section in UNUSED_SECTIONS.get(out.get("algo"), ()):
+        out["config"].pop(section, None)
+    return out
+
+
+def plan(cells: list[Cell], preset: str, device: str, out: Path) -> list[Planned]:
+    """Resolve every cell's config (bad keys fail here, before any work) and find its finished or partial run."""
+    from omrl_bench.core.trainer import CHECKPOINT
+
+    planned, mismatched = [], []
+    for cell in cells:
+        spec = cell.spec(preset, device)
+        variant, _, config = run_config(spec)
+        run_dir = out / spec.run_name(variant)
+        final = run_dir / "final.json"
+        if final.exists():
+            try:
+                saved = json.loads(final.read_text())["config"]
+            except (json.JSONDecodeError, KeyError):
+                raise OmrlError(f"{final} is not a run report; remove it to rerun that cell") from None
+            if _comparable(saved) != _comparable(config):
+                mismatched.append(run_dir)
+            status = "done"
+        elif (run_dir / CHECKPOINT).exists():
+            status = "partial"
+        else:
+            status = "new"
+        planned.append(Planned(cell, spec, run_dir, status))
+    if mismatched:
+        raise OmrlError(
+            f"{len(mismatched)} finished run(s) under {out} were made with another config than this grid's "
+            f"(first: {mismatched[0].name}); move them away or choose another --out"
+        )
+    return planned
+
+
+def run_cell(spec: RunSpec, out: str, root: str | None) -> dict[str, Any]:
+    """Worker entry point: train and evaluate one cell (resuming its checkpoint); never raises."""
+    import torch
+
+    from omrl_bench.bench.run import execute
+
+    torch.set_num_threads(1)
+    name = spec.run_name(run_config(spec)[0])
+    try:
+        report = execute(spec, Path(out), Path(root) if root else None, resume=True, progress=False)
+    except Exception as exc:  # one failed cell must not stop the others; the grid reports it at the end
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return {"run": name, "error": f"{type(exc).__name__}: {first}"}
+    test = report["test"]
+    return {"run": name, "return": test[spec.train_quality]["mean_return"], "wall_s": report["train_wall_time_s"]}
+
+
+def ensure_datasets(suites: Iterable[str], preset: str, root: Path, executor: Any) -> None:
+    """Generate (idempotently) every dataset a suite's cells need; published ones are kept."""
+    from omrl_bench.datasets.pipeline import generate
+    from omrl_bench.datasets.recipe import load_recipe
+
+    for suite in dict.fromkeys(suites):
+        recipe = load_recipe(suite, preset, 0, [])
+        generate(recipe, root, tuple(range(recipe.config.n_tasks)), QUALITIES, executor)
+
+
+def execute_plan(
+    planned: list[Planned],
+    preset: str,
+    out: Path,
+    root: Path,
+    executor: Any,
+    on_done: Callable[[dict[str, Any]], None],
+) -> list[dict[str, Any]]:
+    """Run every unfinished cell on ``executor`` (datasets generated first); return the failures."""
+    todo = [p for p in planned if p.status != "done"]
+    if not todo:
+        return []
+    ensure_datasets((p.cell.suite for p in todo), preset, root, executor)
+    failures = []
+    calls = [(p.spec, str(out), str(root)) for p in todo]
+    for result in executor.map_unordered(run_cell, calls):
+        on_done(result)
+        if "error" in result:
+            failures.append(result)
+    return failures

@@ -1,0 +1,125 @@
+"""``omrl-bench reproduce NAME``: expand a grid, run what is not finished, write its table or figures.
+
+Tables and figures go to ``--report`` (``<name>.md`` and ``<name>.csv``, or ``figures/*.png``), each
+Markdown file headed by the command, preset, seeds, package versions and compute time that produced it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from omrl_bench.bench import grids
+
+TITLES = {
+    "returns": "Average test return (paper Table 1/5)",
+    "distribution-shift": "Distribution shift between dataset qualities on Sparse-Point-Robot (paper Table 3)",
+    "momentum": "Soft (momentum 0.9) vs hard key-encoder update on Sparse-Point-Robot (paper Table 4)",
+    "embeddings": "Embedding statistics of the test tasks (paper Table 2/6)",
+    "figures": "Figures (paper Figures 5 to 8)",
+}
+NOTES = {
+    "returns": "Trained on expert data, tested with expert context on the held-out tasks. The paper gives no "
+    "numbers for contextual BCQ and MBML (only learning curves, its Figure 8).",
+    "distribution-shift": "drop = return with context of the training quality minus this row's return. The "
+    "paper's FOCAL column is quoted from the FOCAL paper; FOCAL++ is the batch-wise variant.",
+    "momentum": "Rows are FOCAL++ variants: contrastive = the paper's 'None' attention, series = 'Serialize'. "
+    "Hard update: the key encoder is a copy of the query encoder at every step.",
+    "embeddings": "RMS and ESR of the per-task mean embeddings of the test tasks (expert data and context; "
+    "REFERENCE section 6). FOCAL++ is the batch-wise variant. The paper's Table 6 lists other wind values "
+    "(FOCAL 0.907 / 0.203, FOCAL++ 1.060 / 0.254).",
+}
+
+
+@dataclass
+class ReproduceResult:
+    planned: list[grids.Planned]
+    failures: list[dict[str, Any]]
+    outputs: list[Path]
+    table: str | None  # the Markdown table, for the terminal
+
+
+def command_line(name: str, preset: str, seeds: int, suites: tuple[str, ...] | None, device: str) -> str:
+    parts = ["omrl-bench reproduce", name, f"--preset {preset}", f"--seeds {seeds}"]
+    if suites:
+        parts.append(f"--suites {','.join(suites)}")
+    if device != "cpu":
+        parts.append(f"--device {device}")
+    return " ".join(parts)
+
+
+def provenance(name: str, command: str, preset: str, seeds: int, planned: list[grids.Planned], wall_s: float) -> str:
+    """The Markdown header every result file carries."""
+    import json
+
+    from omrl_bench.datasets.pipeline import package_versions
+
+    done = [p for p in planned if (p.run_dir / "final.json").exists()]
+    run_wall = sum(json.loads((p.run_dir / "final.json").read_text())["train_wall_time_s"] for p in done)
+    versions = package_versions()
+    import matplotlib
+    import pandas
+
+    versions |= {"pandas": pandas.__version__, "matplotlib": matplotlib.__version__}
+    lines = [
+        f"# {TITLES[name]}",
+        "",
+        f"- Command: `{command}`",
+        f"- Preset: `{preset}` (training and datasets); seeds 0 to {seeds - 1}; "
+        f"{len(done)} of {len(planned)} training runs finished.",
+        f"- Compute: {run_wall / 3600:.2f} h of training wall time summed over the finished runs; "
+        f"this invocation took {wall_s / 60:.1f} min.",
+        "- Packages: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
+        f"- Written: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
+    ]
+    if name in NOTES:
+        lines.append(f"- {NOTES[name]}")
+    lines.append("- Ours: mean (sample std) over seeds and a bootstrap 95% CI of the mean; paper: mean (std).")
+    return "\n".join(lines) + "\n"
+
+
+def reproduce(
+    name: str,
+    preset: str,
+    seeds: int,
+    suites: tuple[str, ...] | None,
+    out: Path,
+    report: Path,
+    root: Path,
+    executor_factory: Callable[[], Any],
+    run: bool = True,
+    device: str = "cpu",
+    on_plan: Callable[[list[grids.Planned]], None] = lambda _p: None,
+    on_done: Callable[[dict[str, Any]], None] = lambda _r: None,
+) -> ReproduceResult:
+    """Run grid ``name`` (unless ``run`` is false) and write its table or figures from the finished runs."""
+    from omrl_bench.bench import figures, tables
+
+    t0 = time.time()
+    cells = grids.expand(name, seeds, suites)
+    planned = grids.plan(cells, preset, device, out)
+    on_plan(planned)
+    failures: list[dict[str, Any]] = []
+    if run:
+        failures = grids.execute_plan(planned, preset, out, root, executor_factory(), on_done)
+        planned = grids.plan(cells, preset, device, out)
+    chosen = suites or grids.DEFAULT_SUITES[name]
+    command = command_line(name, preset, seeds, suites, device)
+    if name == "figures":
+        figure_dir = report / "figures"
+        if run:
+            grids.ensure_datasets(["sparse-point-robot"], preset, root, executor_factory())
+        outputs = figures.draw_all(planned, preset, root, figure_dir)
+        header = provenance(name, command, preset, seeds, planned, time.time() - t0)
+        body = "\n".join(f"![{p.stem}](figures/{p.name})" for p in outputs)
+        report.mkdir(parents=True, exist_ok=True)
+        (report / "figures.md").write_text(header + "\n" + body + "\n")
+        return ReproduceResult(planned, failures, [*outputs, report / "figures.md"], None)
+    table = tables.build(name, tables.collect(planned), tuple(chosen))
+    header = provenance(name, command, preset, seeds, planned, time.time() - t0)
+    csv, md, body = tables.write(name, table, seeds, header, report)
+    return ReproduceResult(planned, failures, [csv, md], body)

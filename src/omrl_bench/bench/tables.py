@@ -1,0 +1,320 @@
+"""Aggregation of finished grid runs into the paper's tables (pandas), beside the published numbers.
+
+Per group of seeds: mean, sample standard deviation (ddof 1) and a percentile bootstrap 95% confidence
+interval of the mean. ``paper`` is the published mean and ``diff`` is ours minus it. Cells still
+running appear with ``seeds`` below the grid's seed count and empty statistics.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from omrl_bench.bench import paper
+from omrl_bench.bench.grids import FOCAL_PAIR, FOCALPP_VARIANTS, LABELS, RETURNS_ALGOS, Planned
+from omrl_bench.datasets.recipe import QUALITIES
+
+BOOTSTRAP_SAMPLES = 10_000
+
+
+def bootstrap_ci(values: np.ndarray, samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap 95% interval of the mean of ``values`` (resampled with replacement)."""
+    x = np.asarray(values, dtype=float)
+    if x.size == 0:
+        return (math.nan, math.nan)
+    idx = np.random.default_rng(seed).integers(0, x.size, size=(samples, x.size))
+    means = x[idx].mean(axis=1)
+    return (float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5)))
+
+
+def summary(values: pd.Series) -> dict[str, float]:
+    """Statistics over seeds; ``seeds`` counts finished runs, even where a value is undefined (NaN)."""
+    x = values.dropna().to_numpy(dtype=float)
+    lo, hi = bootstrap_ci(x)
+    return {
+        "seeds": int(values.size),
+        "mean": float(x.mean()) if x.size else math.nan,
+        "std": float(x.std(ddof=1)) if x.size > 1 else math.nan,
+        "ci_low": lo,
+        "ci_high": hi,
+    }
+
+
+def collect(planned: list[Planned]) -> pd.DataFrame:
+    """One row per finished run and test-context quality."""
+    rows: list[dict[str, Any]] = []
+    for p in planned:
+        final = p.run_dir / "final.json"
+        if not final.exists():
+            continue
+        report = json.loads(final.read_text())
+        emb = report["embeddings"]["test"]
+        for q, res in report["test"].items():
+            rows.append(
+                {
+                    "label": p.cell.label,
+                    "variant": p.cell.variant,
+                    "suite": p.cell.suite,
+                    "train": p.cell.train_quality,
+                    "test": q,
+                    "update": "hard" if p.cell.hard_update else "soft",
+                    "seed": p.cell.seed,
+                    "return": res["mean_return"],
+                    "rms": emb["rms"],
+                    "esr": emb["esr"],
+                    "wall_s": report["train_wall_time_s"],
+                }
+            )
+    columns = ["label", "variant", "suite", "train", "test", "update", "seed", "return", "rms", "esr", "wall_s"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _select(df: pd.DataFrame, **eq: Any) -> pd.DataFrame:
+    mask = np.ones(len(df), dtype=bool)
+    for col, val in eq.items():
+        mask &= (df[col] == val).to_numpy()
+    return df[mask]
+
+
+def _stats_row(keys: dict[str, Any], values: pd.Series, published: float | None) -> dict[str, Any]:
+    s = summary(values)
+    pub = math.nan if published is None else published
+    return {**keys, **s, "paper": pub, "diff": s["mean"] - pub}
+
+
+def returns_table(df: pd.DataFrame, suites: tuple[str, ...]) -> pd.DataFrame:
+    """Table 1/5: test return (expert training data, expert context) per suite and algorithm."""
+    rows = []
+    for suite in suites:
+        for algo, variant in RETURNS_ALGOS:
+            label = LABELS[(algo, variant)]
+            sel = _select(df, suite=suite, label=label, train="expert", test="expert", update="soft")
+            pub = paper.RETURNS.get(suite, {}).get(label)
+            row = _stats_row({"suite": suite, "algorithm": label}, sel["return"], pub[0] if pub else None)
+            row["paper_std"] = pub[1] if pub else math.nan
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def distribution_shift_table(df: pd.DataFrame, suite: str = "sparse-point-robot") -> pd.DataFrame:
+    """Table 3: every (train, test-context) quality pair; drop = same-quality return minus this one."""
+    rows = []
+    for algo, variant in FOCAL_PAIR:
+        label = LABELS[(algo, variant)]
+        published = paper.DISTRIBUTION_SHIFT[label] if suite == "sparse-point-robot" else {}
+        for train in QUALITIES:
+            same = _select(df, suite=suite, label=label, train=train, test=train, update="soft")["return"].mean()
+            same_pub = published.get((train, train))
+            for test in QUALITIES:
+                sel = _select(df, suite=suite, label=label, train=train, test=test, update="soft")
+                row = _stats_row(
+                    {"algorithm": label, "train": train, "test": test}, sel["return"], published.get((train, test))
+                )
+                pub_here = published.get((train, test))
+                off = test != train
+                row["drop"] = same - row["mean"] if off else math.nan
+                row["paper_drop"] = (
+                    (same_pub - pub_here) if off and same_pub is not None and pub_here is not None else math.nan
+                )
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def momentum_table(df: pd.DataFrame, suite: str = "sparse-point-robot") -> pd.DataFrame:
+    """Table 4: soft (momentum) vs hard key-encoder update per attention type, expert data."""
+    rows = []
+    for variant in FOCALPP_VARIANTS:
+        row: dict[str, Any] = {"variant": variant}
+        for update in ("soft", "hard"):
+            sel = _select(
+                df,
+                suite=suite,
+                variant=variant,
+                label=LABELS[("focalpp", variant)],
+                train="expert",
+                test="expert",
+                update=update,
+            )
+            pub = paper.MOMENTUM[variant][update] if suite == "sparse-point-robot" else None
+            s = summary(sel["return"])
+            row |= {f"{update}_{k}": v for k, v in s.items()}
+            row[f"{update}_paper"] = pub[0] if pub else math.nan
+            row[f"{update}_diff"] = s["mean"] - row[f"{update}_paper"]
+        row["soft_minus_hard"] = row["soft_mean"] - row["hard_mean"]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def embeddings_table(df: pd.DataFrame, suites: tuple[str, ...]) -> pd.DataFrame:
+    """Table 2/6: RMS and ESR of the test-task embeddings (expert data and context)."""
+    rows = []
+    for suite in suites:
+        for algo, variant in FOCAL_PAIR:
+            label = LABELS[(algo, variant)]
+            sel = _select(df, suite=suite, label=label, train="expert", test="expert", update="soft")
+            pub = paper.EMBEDDINGS.get(suite, {}).get(label)
+            row: dict[str, Any] = {"suite": suite, "algorithm": label}
+            for i, metric in enumerate(("rms", "esr")):
+                s = summary(sel[metric])
+                row |= {f"{metric}_{k}": v for k, v in s.items()}
+                row[f"{metric}_paper"] = pub[i] if pub else math.nan
+                row[f"{metric}_diff"] = s["mean"] - row[f"{metric}_paper"]
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------------------------- Markdown
+
+
+def _num(x: float, digits: int = 2) -> str:
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+def _mean_std(mean: float, std: float, digits: int = 2, seeds: int = 0) -> str:
+    if math.isnan(mean):
+        return "n/a" if seeds else "pending"  # n/a: finished, but undefined (e.g. RMS of a single test task)
+    return f"{mean:.{digits}f} ({std:.{digits}f})" if not math.isnan(std) else f"{mean:.{digits}f}"
+
+
+def _ci(lo: float, hi: float, digits: int = 2) -> str:
+    return "-" if math.isnan(lo) else f"[{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+def _pub(mean: float, std: float = math.nan, digits: int = 2) -> str:
+    return "-" if math.isnan(mean) else _mean_std(mean, std, digits)
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def to_markdown(name: str, table: pd.DataFrame, seeds: int) -> str:
+    """The table of grid ``name`` as Markdown: ours mean (std) over seeds, 95% CI, paper, difference."""
+    r = table.to_dict("records")
+    n = lambda row, key="seeds": f"{row[key]}/{seeds}"  # noqa: E731
+    if name == "returns":
+        header = ["suite", "algorithm", "seeds", "ours: mean (std)", "95% CI", "paper", "ours - paper"]
+        body = [
+            [
+                x["suite"],
+                x["algorithm"],
+                n(x),
+                _mean_std(x["mean"], x["std"], seeds=x["seeds"]),
+                _ci(x["ci_low"], x["ci_high"]),
+                _pub(x["paper"], x["paper_std"]),
+                _num(x["diff"]),
+            ]
+            for x in r
+        ]
+    elif name == "distribution-shift":
+        header = [
+            "algorithm",
+            "train",
+            "test context",
+            "seeds",
+            "ours: mean (std)",
+            "95% CI",
+            "drop",
+            "paper",
+            "paper drop",
+            "ours - paper",
+        ]
+        body = [
+            [
+                x["algorithm"],
+                x["train"],
+                x["test"],
+                n(x),
+                _mean_std(x["mean"], x["std"], seeds=x["seeds"]),
+                _ci(x["ci_low"], x["ci_high"]),
+                _num(x["drop"]),
+                _num(x["paper"]),
+                _num(x["paper_drop"]),
+                _num(x["diff"]),
+            ]
+            for x in r
+        ]
+    elif name == "momentum":
+        header = [
+            "attention (variant)",
+            "seeds soft/hard",
+            "soft: ours",
+            "soft 95% CI",
+            "soft: paper",
+            "hard: ours",
+            "hard 95% CI",
+            "hard: paper",
+            "soft - hard (ours)",
+        ]
+        body = [
+            [
+                x["variant"],
+                f"{x['soft_seeds']}/{seeds}, {x['hard_seeds']}/{seeds}",
+                _mean_std(x["soft_mean"], x["soft_std"], seeds=x["soft_seeds"]),
+                _ci(x["soft_ci_low"], x["soft_ci_high"]),
+                _num(x["soft_paper"]),
+                _mean_std(x["hard_mean"], x["hard_std"], seeds=x["hard_seeds"]),
+                _ci(x["hard_ci_low"], x["hard_ci_high"]),
+                _num(x["hard_paper"]),
+                _num(x["soft_minus_hard"]),
+            ]
+            for x in r
+        ]
+    elif name == "embeddings":
+        header = [
+            "suite",
+            "algorithm",
+            "seeds",
+            "RMS: ours",
+            "RMS 95% CI",
+            "RMS: paper",
+            "ESR: ours",
+            "ESR 95% CI",
+            "ESR: paper",
+        ]
+        body = [
+            [
+                x["suite"],
+                x["algorithm"],
+                n(x, "rms_seeds"),
+                _mean_std(x["rms_mean"], x["rms_std"], 3, x["rms_seeds"]),
+                _ci(x["rms_ci_low"], x["rms_ci_high"], 3),
+                _num(x["rms_paper"], 3),
+                _mean_std(x["esr_mean"], x["esr_std"], 3, x["esr_seeds"]),
+                _ci(x["esr_ci_low"], x["esr_ci_high"], 3),
+                _num(x["esr_paper"], 3),
+            ]
+            for x in r
+        ]
+    else:
+        raise ValueError(name)
+    return markdown_table(header, body)
+
+
+def build(name: str, df: pd.DataFrame, suites: tuple[str, ...]) -> pd.DataFrame:
+    if name == "returns":
+        return returns_table(df, suites)
+    if name == "distribution-shift":
+        return distribution_shift_table(df, suites[0])
+    if name == "momentum":
+        return momentum_table(df, suites[0])
+    if name == "embeddings":
+        return embeddings_table(df, suites)
+    raise ValueError(name)
+
+
+def write(name: str, table: pd.DataFrame, seeds: int, header: str, report_dir: Path) -> tuple[Path, Path, str]:
+    """Write ``<name>.csv`` and ``<name>.md`` (with the provenance ``header``); return paths and the table."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    csv, md = report_dir / f"{name}.csv", report_dir / f"{name}.md"
+    table.to_csv(csv, index=False, float_format="%.4f")
+    body = to_markdown(name, table, seeds)
+    md.write_text(header + "\n" + body + "\n")
+    return csv, md, body

@@ -1,0 +1,203 @@
+"""``omrl-bench reproduce``: grid expansion, resume, aggregation against hand-computed values, end to end."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from omrl_bench.bench import grids, tables
+from omrl_bench.bench.reproduce import reproduce
+from omrl_bench.cli import main
+from omrl_bench.datasets.pipeline import LocalExecutor
+from omrl_bench.errors import OmrlError
+
+SPR = "sparse-point-robot"
+
+
+# ------------------------------------------------------------------------------------------ grid expansion
+
+
+def test_returns_grid_covers_every_algorithm_variant_suite_and_seed() -> None:
+    cells = grids.expand("returns", 3, (SPR, "point-robot-wind"))
+    assert len(cells) == 2 * 8 * 3
+    labels = {c.label for c in cells}
+    assert labels == {"FOCAL", "contextual BCQ", "MBML", *(f"FOCAL++ {v}" for v in grids.FOCALPP_VARIANTS)}
+    assert {c.train_quality for c in cells} == {"expert"} and not any(c.hard_update for c in cells)
+    assert len({c.spec("cpu", "cpu").run_name(c.variant) for c in cells}) == len(cells)  # one directory per run
+    assert {c.suite for c in grids.expand("returns", 1)} == set(grids.DEFAULT_SUITES["returns"])
+
+
+def test_distribution_shift_momentum_and_embedding_grids() -> None:
+    shift = grids.expand("distribution-shift", 2)
+    assert len(shift) == 2 * 3 * 2 and {c.suite for c in shift} == {SPR}
+    assert {(c.label, c.train_quality) for c in shift} == {
+        (label, q) for label in ("FOCAL", "FOCAL++ batch-wise") for q in ("expert", "medium", "random")
+    }
+    momentum = grids.expand("momentum", 3)
+    assert len(momentum) == 5 * 2 * 3
+    hard = [c for c in momentum if c.hard_update]
+    assert len(hard) == 15
+    spec = hard[0].spec("cpu", "cpu")
+    assert spec.overrides == ("task_loss.hard_update=true",) and spec.run_name(hard[0].variant).endswith("-hard")
+    soft_names = {c.spec("cpu", "cpu").run_name(c.variant) for c in momentum if not c.hard_update}
+    assert soft_names <= {c.spec("cpu", "cpu").run_name(c.variant) for c in grids.expand("returns", 3)}
+    assert len(grids.expand("embeddings", 1, (SPR,))) == 2
+    assert all(c.spec("cpu", "cpu").test_qualities == ("expert", "medium", "random") for c in shift)
+
+
+def test_bad_grid_name_suite_and_seeds_are_one_line_errors() -> None:
+    with pytest.raises(OmrlError, match="unknown grid 'table9'; choose one of: returns"):
+        grids.expand("table9", 3)
+    with pytest.raises(OmrlError, match="unknown suite sparse-point-robbot"):
+        grids.parse_suites("sparse-point-robbot")
+    with pytest.raises(OmrlError, match="at least 1"):
+        grids.expand("returns", 0)
+    res = CliRunner().invoke(main, ["reproduce", "table9"])
+    assert res.exit_code != 0 and "unknown grid 'table9'" in res.output and "Traceback" not in res.output
+
+
+# ------------------------------------------------------------------------------------------ aggregation
+
+
+def _rows(label: str, train: str, test: str, values: list[float], update: str = "soft", suite: str = SPR) -> list:
+    variant = {"FOCAL": "focal"}.get(label, label.removeprefix("FOCAL++ "))
+    return [
+        {
+            "label": label,
+            "variant": variant,
+            "suite": suite,
+            "train": train,
+            "test": test,
+            "update": update,
+            "seed": k,
+            "return": v,
+            "rms": 1.0 + k,
+            "esr": 0.25 * k,
+            "wall_s": 10.0,
+        }
+        for k, v in enumerate(values)
+    ]
+
+
+def test_summary_mean_std_and_bootstrap_interval() -> None:
+    s = tables.summary(pd.Series([12.0, 12.5, 13.0]))
+    assert s["seeds"] == 3 and s["mean"] == pytest.approx(12.5) and s["std"] == pytest.approx(0.5)
+    assert 12.0 <= s["ci_low"] < 12.5 < s["ci_high"] <= 13.0
+    # the interval is the 2.5/97.5 percentiles of means of resamples drawn with replacement
+    x = np.array([12.0, 12.5, 13.0])
+    idx = np.random.default_rng(0).integers(0, 3, size=(tables.BOOTSTRAP_SAMPLES, 3))
+    assert (s["ci_low"], s["ci_high"]) == pytest.approx(tuple(np.percentile(x[idx].mean(1), [2.5, 97.5])))
+    one = tables.summary(pd.Series([4.0]))
+    assert one["mean"] == 4.0 and np.isnan(one["std"]) and (one["ci_low"], one["ci_high"]) == (4.0, 4.0)
+    assert tables.summary(pd.Series([], dtype=float))["seeds"] == 0
+
+
+def test_returns_and_embedding_tables_against_hand_computed_values() -> None:
+    df = pd.DataFrame(
+        _rows("FOCAL", "expert", "expert", [12.0, 12.5, 13.0]) + _rows("FOCAL", "expert", "medium", [1.0])
+    )
+    ret = tables.returns_table(df, (SPR,)).set_index("algorithm")
+    assert ret.loc["FOCAL", "mean"] == pytest.approx(12.5) and ret.loc["FOCAL", "std"] == pytest.approx(0.5)
+    assert ret.loc["FOCAL", "paper"] == 12.25 and ret.loc["FOCAL", "diff"] == pytest.approx(0.25)
+    assert ret.loc["MBML", "seeds"] == 0 and np.isnan(ret.loc["MBML", "paper"])
+    emb = tables.embeddings_table(df, (SPR,)).set_index("algorithm")
+    assert emb.loc["FOCAL", "rms_mean"] == pytest.approx(2.0) and emb.loc["FOCAL", "esr_mean"] == pytest.approx(0.25)
+    assert emb.loc["FOCAL", "rms_std"] == pytest.approx(1.0) and emb.loc["FOCAL", "rms_paper"] == 1.283
+    md = tables.to_markdown("returns", tables.returns_table(df, (SPR,)), 3)
+    assert "| sparse-point-robot | FOCAL | 3/3 | 12.50 (0.50) |" in md and "| MBML | 0/3 | pending |" in md
+
+
+def test_distribution_shift_drop_and_momentum_difference() -> None:
+    df = pd.DataFrame(
+        _rows("FOCAL++ batch-wise", "expert", "expert", [10.0, 12.0])
+        + _rows("FOCAL++ batch-wise", "expert", "random", [7.0, 8.0])
+        + _rows("FOCAL++ batch-wise", "expert", "expert", [9.0, 9.0], update="hard")
+    )
+    shift = tables.distribution_shift_table(df).set_index(["algorithm", "train", "test"])
+    row = shift.loc[("FOCAL++ batch-wise", "expert", "random")]
+    assert row["mean"] == pytest.approx(7.5) and row["drop"] == pytest.approx(11.0 - 7.5)
+    assert row["paper"] == 10.17 and row["paper_drop"] == pytest.approx(12.60 - 10.17)
+    assert np.isnan(shift.loc[("FOCAL++ batch-wise", "expert", "expert"), "drop"])
+    assert shift.loc[("FOCAL", "random", "expert"), "seeds"] == 0  # pending cells keep their row
+    mom = tables.momentum_table(df).set_index("variant")
+    assert mom.loc["batch-wise", "soft_mean"] == pytest.approx(11.0)
+    assert mom.loc["batch-wise", "hard_mean"] == pytest.approx(9.0)  # hard runs never mix into the soft column
+    assert mom.loc["batch-wise", "soft_minus_hard"] == pytest.approx(2.0)
+    assert mom.loc["batch-wise", "hard_paper"] == 11.41
+
+
+# ------------------------------------------------------------------------------------------ end to end, resume
+
+
+@pytest.fixture
+def data_root(smoke_root: Path, tmp_path: Path) -> Path:
+    root = tmp_path / "data"
+    shutil.copytree(smoke_root, root)
+    return root
+
+
+def _grid(name: str, tmp_path: Path, root: Path, done: list[str], **kw):
+    return reproduce(
+        name,
+        "smoke",
+        1,
+        (SPR,),
+        tmp_path / "runs",
+        tmp_path / "report",
+        root,
+        lambda: LocalExecutor(1),
+        on_done=lambda r: done.append(r["run"]),
+        **kw,
+    )
+
+
+def test_a_stopped_grid_resumes_without_rerunning_finished_cells(tmp_path: Path, data_root: Path) -> None:
+    first: list[str] = []
+    result = _grid("distribution-shift", tmp_path, data_root, first)
+    assert not result.failures and len(first) == 6
+    runs = sorted(p.run_dir for p in result.planned)
+    stamps = {r: (r / "final.json").stat().st_mtime_ns for r in runs}
+    # "kill" the grid: one run lost its report (checkpoint kept), one never started
+    (runs[0] / "final.json").unlink()
+    shutil.rmtree(runs[1])
+    planned = grids.plan(grids.expand("distribution-shift", 1, (SPR,)), "smoke", "cpu", tmp_path / "runs")
+    assert sorted(p.status for p in planned) == ["done"] * 4 + ["new", "partial"]
+    second: list[str] = []
+    result = _grid("distribution-shift", tmp_path, data_root, second)
+    assert sorted(second) == sorted([runs[0].name, runs[1].name])
+    for r in runs[2:]:
+        assert (r / "final.json").stat().st_mtime_ns == stamps[r]  # finished cells untouched
+    table = pd.read_csv(tmp_path / "report" / "distribution-shift.csv")
+    assert len(table) == 18 and (table["seeds"] == 1).all() and table["mean"].notna().all()
+    # a finished run made with another config is refused, not silently mixed in
+    report = json.loads((runs[2] / "final.json").read_text())
+    report["config"]["config"]["steps"] += 1
+    (runs[2] / "final.json").write_text(json.dumps(report))
+    with pytest.raises(OmrlError, match="1 finished run\\(s\\) under .* another config"):
+        _grid("distribution-shift", tmp_path, data_root, [])
+
+
+def test_reproduce_cli_writes_a_table_and_figures(tmp_path: Path, data_root: Path) -> None:
+    common = ["--preset", "smoke", "--seeds", "1", "--suites", SPR, "--root", str(data_root), "--workers", "1"]
+    common += ["--out", str(tmp_path / "runs"), "--report", str(tmp_path / "report")]
+    res = CliRunner().invoke(main, ["reproduce", "embeddings", *common])
+    assert res.exit_code == 0, res.output
+    md = (tmp_path / "report" / "embeddings.md").read_text()
+    assert "- Command: `omrl-bench reproduce embeddings --preset smoke --seeds 1 --suites sparse-point-robot`" in md
+    assert "2 of 2 training runs finished" in md and "torch" in md
+    # the smoke preset has one test task, so RMS and ESR are undefined: shown as n/a, not as pending
+    assert "| sparse-point-robot | FOCAL | 1/1 | n/a |" in md and "pending" not in md
+    res = CliRunner().invoke(main, ["reproduce", "figures", *common])
+    assert res.exit_code == 0, res.output
+    assert "2 finished, 0 to resume, 0 to start" in res.output  # the embeddings grid's runs serve the figures
+    for name in ("learning-curves", "tsne", "attention", "state-distribution"):
+        png = tmp_path / "report" / "figures" / f"{name}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+    again = CliRunner().invoke(main, ["reproduce", "embeddings", "--no-run", *common])
+    assert again.exit_code == 0 and "2 finished" in again.output
