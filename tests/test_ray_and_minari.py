@@ -49,3 +49,28 @@ def test_minari_alone_loads_dataset_and_recovers_the_task_env(smoke_root: Path) 
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["10", "(21,", "2)", "omrl/SparsePointRobot-v0", "medium"]
+
+
+def test_reproduce_grid_on_ray_matches_local_workers(smoke_root: Path, tmp_path: Path) -> None:
+    """The same grid on a real Ray runtime and on local workers gives identical run reports."""
+    import json
+    import shutil
+
+    ray = pytest.importorskip("ray")
+    from omrl_bench.bench.reproduce import reproduce
+    from omrl_bench.datasets.pipeline import LocalExecutor
+
+    root = tmp_path / "data"
+    shutil.copytree(smoke_root, root)
+
+    def grid(out: Path, factory) -> dict[str, dict]:
+        res = reproduce("embeddings", "smoke", 1, ("sparse-point-robot",), out, out / "report", root, factory)
+        assert not res.failures and len(res.planned) == 2
+        return {p.run_dir.name: json.loads((p.run_dir / "final.json").read_text())["test"] for p in res.planned}
+
+    local = grid(tmp_path / "local", lambda: LocalExecutor(1))
+    try:
+        on_ray = grid(tmp_path / "ray", lambda: RayExecutor(address=None, workers=2))
+    finally:
+        ray.shutdown()
+    assert on_ray == local
