@@ -56,6 +56,8 @@ def test_bad_grid_name_suite_and_seeds_are_one_line_errors() -> None:
         grids.expand("table9", 3)
     with pytest.raises(OmrlError, match="unknown suite sparse-point-robbot"):
         grids.parse_suites("sparse-point-robbot")
+    with pytest.raises(OmrlError, match="grid momentum compares runs on one suite"):
+        grids.expand("momentum", 3, (SPR, "point-robot-wind"))
     with pytest.raises(OmrlError, match="at least 1"):
         grids.expand("returns", 0)
     res = CliRunner().invoke(main, ["reproduce", "table9"])

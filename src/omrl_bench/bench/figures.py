@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from omrl_bench.bench.grids import Planned  # noqa: E402
+from omrl_bench.bench.grids import SPR, Planned  # noqa: E402
 from omrl_bench.datasets.recipe import QUALITIES  # noqa: E402
 
 
@@ -148,6 +148,6 @@ def draw_all(planned: list[Planned], preset: str, root: Path, out_dir: Path) -> 
         tsne(planned, out_dir / "tsne.png"),
         attention(planned, out_dir / "attention.png"),
     ]
-    if any(p.cell.suite == "sparse-point-robot" for p in planned):
-        made.append(state_distribution("sparse-point-robot", preset, root, out_dir / "state-distribution.png"))
+    if any(p.cell.suite == SPR for p in planned):
+        made.append(state_distribution(SPR, preset, root, out_dir / "state-distribution.png"))
     return [m for m in made if m is not None]

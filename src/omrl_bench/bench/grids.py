@@ -91,6 +91,8 @@ def expand(name: str, seeds: int, suites: tuple[str, ...] | None = None) -> list
     if seeds < 1:
         raise OmrlError("--seeds must be at least 1")
     chosen = suites or DEFAULT_SUITES[name]
+    if name in ("distribution-shift", "momentum") and len(chosen) != 1:
+        raise OmrlError(f"grid {name} compares runs on one suite; give one with --suites")
     seed_list = range(seeds)
     if name == "returns":
         return [Cell(a, v, s, "expert", k) for s in chosen for a, v in RETURNS_ALGOS for k in seed_list]
