@@ -185,11 +185,13 @@ def test_a_stopped_grid_resumes_without_rerunning_finished_cells(tmp_path: Path,
         _grid("distribution-shift", tmp_path, data_root, [])
 
 
-def test_reproduce_cli_writes_a_table_and_figures(tmp_path: Path, data_root: Path) -> None:
+def test_reproduce_cli_generates_data_then_writes_a_table_and_figures(tmp_path: Path) -> None:
+    data_root = tmp_path / "empty-root"  # the grid generates its datasets on demand
     common = ["--preset", "smoke", "--seeds", "1", "--suites", SPR, "--root", str(data_root), "--workers", "1"]
     common += ["--out", str(tmp_path / "runs"), "--report", str(tmp_path / "report")]
     res = CliRunner().invoke(main, ["reproduce", "embeddings", *common])
     assert res.exit_code == 0, res.output
+    assert len(list((data_root / "omrl" / "sparse-point-robot-smoke").glob("task-*/*-v0"))) == 4 * 3
     md = (tmp_path / "report" / "embeddings.md").read_text()
     assert "- Command: `omrl-bench reproduce embeddings --preset smoke --seeds 1 --suites sparse-point-robot`" in md
     assert "2 of 2 training runs finished" in md and "torch" in md

@@ -189,6 +189,14 @@ def _pub(mean: float, std: float = math.nan, digits: int = 2) -> str:
     return "-" if math.isnan(mean) else _mean_std(mean, std, digits)
 
 
+def _ours(x: dict[str, Any], prefix: str = "", digits: int = 2) -> list[str]:
+    """Our mean (std) and 95% CI cells from the ``<prefix>mean``, ``std``, ``ci_low``, ``ci_high`` columns."""
+    return [
+        _mean_std(x[prefix + "mean"], x[prefix + "std"], digits, x[prefix + "seeds"]),
+        _ci(x[prefix + "ci_low"], x[prefix + "ci_high"], digits),
+    ]
+
+
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
@@ -206,8 +214,7 @@ def to_markdown(name: str, table: pd.DataFrame, seeds: int) -> str:
                 x["suite"],
                 x["algorithm"],
                 n(x),
-                _mean_std(x["mean"], x["std"], seeds=x["seeds"]),
-                _ci(x["ci_low"], x["ci_high"]),
+                *_ours(x),
                 _pub(x["paper"], x["paper_std"]),
                 _num(x["diff"]),
             ]
@@ -232,8 +239,7 @@ def to_markdown(name: str, table: pd.DataFrame, seeds: int) -> str:
                 x["train"],
                 x["test"],
                 n(x),
-                _mean_std(x["mean"], x["std"], seeds=x["seeds"]),
-                _ci(x["ci_low"], x["ci_high"]),
+                *_ours(x),
                 _num(x["drop"]),
                 _num(x["paper"]),
                 _num(x["paper_drop"]),
@@ -257,11 +263,9 @@ def to_markdown(name: str, table: pd.DataFrame, seeds: int) -> str:
             [
                 x["variant"],
                 f"{x['soft_seeds']}/{seeds}, {x['hard_seeds']}/{seeds}",
-                _mean_std(x["soft_mean"], x["soft_std"], seeds=x["soft_seeds"]),
-                _ci(x["soft_ci_low"], x["soft_ci_high"]),
+                *_ours(x, "soft_"),
                 _num(x["soft_paper"]),
-                _mean_std(x["hard_mean"], x["hard_std"], seeds=x["hard_seeds"]),
-                _ci(x["hard_ci_low"], x["hard_ci_high"]),
+                *_ours(x, "hard_"),
                 _num(x["hard_paper"]),
                 _num(x["soft_minus_hard"]),
             ]
@@ -284,11 +288,9 @@ def to_markdown(name: str, table: pd.DataFrame, seeds: int) -> str:
                 x["suite"],
                 x["algorithm"],
                 n(x, "rms_seeds"),
-                _mean_std(x["rms_mean"], x["rms_std"], 3, x["rms_seeds"]),
-                _ci(x["rms_ci_low"], x["rms_ci_high"], 3),
+                *_ours(x, "rms_", 3),
                 _num(x["rms_paper"], 3),
-                _mean_std(x["esr_mean"], x["esr_std"], 3, x["esr_seeds"]),
-                _ci(x["esr_ci_low"], x["esr_ci_high"], 3),
+                *_ours(x, "esr_", 3),
                 _num(x["esr_paper"], 3),
             ]
             for x in r
