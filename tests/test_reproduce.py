@@ -205,3 +205,25 @@ def test_reproduce_cli_generates_data_then_writes_a_table_and_figures(tmp_path: 
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
     again = CliRunner().invoke(main, ["reproduce", "embeddings", "--no-run", *common])
     assert again.exit_code == 0 and "2 finished" in again.output
+
+
+def test_keys_an_algorithm_never_reads_do_not_invalidate_its_finished_runs(tmp_path: Path) -> None:
+    from omrl_bench.bench.run import run_config
+
+    cell = grids.Cell("cbcq", "cbcq", "point-robot-wind", "expert", 0)
+    spec = cell.spec("cpu", "cpu")
+    variant, _, config = run_config(spec)
+    run_dir = tmp_path / spec.run_name(variant)
+    run_dir.mkdir()
+
+    def finished_with(key: str, value: float) -> str:
+        saved = json.loads(json.dumps(config))
+        saved["config"]["ac"][key] = value
+        (run_dir / "final.json").write_text(json.dumps({"config": saved}))
+        return grids.plan([cell], "cpu", "cpu", tmp_path)[0].status
+
+    assert finished_with("bc_weight", 0.0) == "done"  # BCQ has no BC term: the run still counts
+    with pytest.raises(OmrlError, match="another config"):
+        finished_with("gamma", 0.5)  # BCQ's critic reads gamma
+    focal = grids.Cell("focal", "focal", "point-robot-wind", "expert", 0)
+    assert grids._comparable(run_config(focal.spec("cpu", "cpu"))[2])["config"]["ac"]["bc_weight"] == 1.0

@@ -117,16 +117,26 @@ class Planned:
     status: str  # "done", "partial" (a checkpoint to resume) or "new"
 
 
-# Config sections an algorithm never reads. Runs are matched without them, so a finished FOCAL run
-# still counts after a baseline's section was added to the config.
-UNUSED_SECTIONS = {"focal": ("bcq", "mbml"), "focalpp": ("bcq", "mbml"), "cbcq": ("mbml",), "mbml": ()}
+# Config keys (sections or dotted keys) an algorithm never reads. Runs are matched without them, so a
+# finished run still counts after a key it ignores was added or changed (the BC term of the point
+# robots' cpu preset is read by FOCAL and FOCAL++ only).
+UNUSED_KEYS = {
+    "focal": ("bcq", "mbml"),
+    "focalpp": ("bcq", "mbml"),
+    "cbcq": ("mbml", "ac.bc_weight"),
+    "mbml": ("ac.bc_weight",),
+}
 
 
 def _comparable(config: dict[str, Any]) -> Any:
-    """``config`` as JSON would return it, without the sections its algorithm does not read."""
+    """``config`` as JSON would return it, without the keys its algorithm does not read."""
     out = json.loads(json.dumps(config))
-    for section in UNUSED_SECTIONS.get(out.get("algo"), ()):
-        out["config"].pop(section, None)
+    for key in UNUSED_KEYS.get(out.get("algo"), ()):
+        *parents, last = key.split(".")
+        node = out["config"]
+        for part in parents:
+            node = node.get(part, {})
+        node.pop(last, None)
     return out
 
 
