@@ -62,7 +62,8 @@ def test_contract(algo: str, variant: str, smoke_root: Path, tmp_path: Path, mon
         execute(_spec(algo, variant), tmp_path / "b", smoke_root, resume=False, progress=False)
     monkeypatch.setattr(cls, "update", original)
     run_b = tmp_path / "b" / run_a.name
-    assert torch.load(run_b / "checkpoints/last.pt", weights_only=False)["step"] == 2
+    killed_state = torch.load(run_b / "checkpoints/last.pt", weights_only=False)
+    assert killed_state["step"] == 2
     resumed = execute(_spec(algo, variant), tmp_path / "b", smoke_root, resume=True, progress=False)
     a, b = _model(run_a), _model(run_b)
     assert a.keys() == b.keys()
@@ -70,6 +71,7 @@ def test_contract(algo: str, variant: str, smoke_root: Path, tmp_path: Path, mon
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
     assert resumed["test"]["expert"]["mean_return"] == report["test"]["expert"]["mean_return"]
     assert (run_b / "progress.csv").read_text().count("\n") == 7
+    assert resumed["train_wall_time_s"] >= round(killed_state["wall_time_s"], 1)  # time before the kill counts
 
 
 def test_same_seed_same_metrics_other_seed_differs(smoke_root: Path, tmp_path: Path) -> None:

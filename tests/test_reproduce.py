@@ -56,6 +56,7 @@ def test_bad_grid_name_suite_and_seeds_are_one_line_errors() -> None:
         grids.expand("table9", 3)
     with pytest.raises(OmrlError, match="unknown suite sparse-point-robbot"):
         grids.parse_suites("sparse-point-robbot")
+    assert grids.parse_suites(f"{SPR}, {SPR}") == (SPR,)  # a repeated suite must not count its runs twice
     with pytest.raises(OmrlError, match="grid momentum compares runs on one suite"):
         grids.expand("momentum", 3, (SPR, "point-robot-wind"))
     with pytest.raises(OmrlError, match="at least 1"):
@@ -96,7 +97,7 @@ def test_summary_mean_std_and_bootstrap_interval() -> None:
     idx = np.random.default_rng(0).integers(0, 3, size=(tables.BOOTSTRAP_SAMPLES, 3))
     assert (s["ci_low"], s["ci_high"]) == pytest.approx(tuple(np.percentile(x[idx].mean(1), [2.5, 97.5])))
     one = tables.summary(pd.Series([4.0]))
-    assert one["mean"] == 4.0 and np.isnan(one["std"]) and (one["ci_low"], one["ci_high"]) == (4.0, 4.0)
+    assert one["mean"] == 4.0 and np.isnan(one["std"]) and np.isnan(one["ci_low"]) and np.isnan(one["ci_high"])
     assert tables.summary(pd.Series([], dtype=float))["seeds"] == 0
 
 
@@ -177,11 +178,24 @@ def test_a_stopped_grid_resumes_without_rerunning_finished_cells(tmp_path: Path,
         assert (r / "final.json").stat().st_mtime_ns == stamps[r]  # finished cells untouched
     table = pd.read_csv(tmp_path / "report" / "distribution-shift.csv")
     assert len(table) == 18 and (table["seeds"] == 1).all() and table["mean"].notna().all()
+    # each run's report lands in its (train, test) cell, and the drop is computed from those cells
+    focal = json.loads((tmp_path / "runs" / f"focal-focal-{SPR}-expert-s0" / "final.json").read_text())["test"]
+    row = table.set_index(["algorithm", "train", "test"]).loc[("FOCAL", "expert", "random")]
+    assert row["mean"] == pytest.approx(focal["random"]["mean_return"], abs=1e-4)
+    assert row["drop"] == pytest.approx(focal["expert"]["mean_return"] - focal["random"]["mean_return"], abs=1e-3)
     # a finished run made with another config is refused, not silently mixed in
     report = json.loads((runs[2] / "final.json").read_text())
     report["config"]["config"]["steps"] += 1
     (runs[2] / "final.json").write_text(json.dumps(report))
-    with pytest.raises(OmrlError, match="1 finished run\\(s\\) under .* another config"):
+    with pytest.raises(OmrlError, match="1 run\\(s\\) under .* another config"):
+        _grid("distribution-shift", tmp_path, data_root, [])
+    # so is a partial run: its checkpoint would only resume under the identical config
+    report["config"]["config"]["steps"] -= 1
+    (runs[2] / "final.json").write_text(json.dumps(report))
+    (runs[3] / "final.json").unlink()
+    saved = (runs[3] / "config.yaml").read_text()
+    (runs[3] / "config.yaml").write_text(saved.replace("seed: 0", "seed: 5", 1))
+    with pytest.raises(OmrlError, match=f"1 run\\(s\\) under .* another config .*first: {runs[3].name}"):
         _grid("distribution-shift", tmp_path, data_root, [])
 
 
@@ -219,11 +233,14 @@ def test_keys_an_algorithm_never_reads_do_not_invalidate_its_finished_runs(tmp_p
     def finished_with(key: str, value: float) -> str:
         saved = json.loads(json.dumps(config))
         saved["config"]["ac"][key] = value
-        (run_dir / "final.json").write_text(json.dumps({"config": saved}))
+        (run_dir / "final.json").write_text(json.dumps({"config": saved, "test": {}, "embeddings": {}}))
         return grids.plan([cell], "cpu", "cpu", tmp_path)[0].status
 
     assert finished_with("bc_weight", 0.0) == "done"  # BCQ has no BC term: the run still counts
     with pytest.raises(OmrlError, match="another config"):
         finished_with("gamma", 0.5)  # BCQ's critic reads gamma
+    (run_dir / "final.json").write_text("[1, 2]")
+    with pytest.raises(OmrlError, match="final.json is not a run report"):
+        grids.plan([cell], "cpu", "cpu", tmp_path)
     focal = grids.Cell("focal", "focal", "point-robot-wind", "expert", 0)
     assert grids._comparable(run_config(focal.spec("cpu", "cpu"))[2])["config"]["ac"]["bc_weight"] == 1.0

@@ -191,6 +191,8 @@ def reproduce(
     from omrl_bench.bench.reproduce import reproduce as run_grid
     from omrl_bench.datasets.pipeline import make_executor
 
+    if executor not in ("local", "ray"):
+        raise click.ClickException(f"unknown executor {executor!r}; choose one of: local, ray")
     out_dir = Path(out) if out else Path("runs") / preset
     report_dir = Path(report) if report else out_dir / "report"
     done_count = [0]
@@ -218,7 +220,7 @@ def reproduce(
         out_dir,
         report_dir,
         _root(root),
-        lambda: make_executor(executor, workers, ray_address),
+        lambda: make_executor(executor, workers, ray_address, gpus_per_task=1.0 if device.startswith("cuda") else 0.0),
         run=not no_run,
         device=device,
         on_plan=on_plan,

@@ -141,10 +141,12 @@ def state_distribution(suite: str, preset: str, root: Path, path: Path, tasks: i
     return path
 
 
-def draw_all(planned: list[Planned], preset: str, root: Path, out_dir: Path) -> list[Path]:
+def draw_all(planned: list[Planned], curves: list[Planned], preset: str, root: Path, out_dir: Path) -> list[Path]:
+    """Every figure of the figures grid's runs; learning curves also from the finished ``curves`` runs."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    seen = {p.run_dir for p in planned}
     made = [
-        learning_curves(planned, out_dir / "learning-curves.png"),
+        learning_curves(planned + [p for p in curves if p.run_dir not in seen], out_dir / "learning-curves.png"),
         tsne(planned, out_dir / "tsne.png"),
         attention(planned, out_dir / "attention.png"),
     ]

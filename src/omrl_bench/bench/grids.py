@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from omrl_bench.bench.run import RunSpec, run_config
 from omrl_bench.datasets.recipe import QUALITIES
 from omrl_bench.envs.suites import SUITES
@@ -77,7 +79,7 @@ class Cell:
 def parse_suites(text: str | None) -> tuple[str, ...] | None:
     if text is None:
         return None
-    names = tuple(s.strip() for s in text.split(",") if s.strip())
+    names = tuple(dict.fromkeys(s.strip() for s in text.split(",") if s.strip()))  # a repeat is one suite
     bad = [s for s in names if s not in SUITES]
     if bad or not names:
         raise OmrlError(f"unknown suite {', '.join(bad) or repr(text)}; choose from: {', '.join(SUITES)}")
@@ -140,6 +142,18 @@ def _comparable(config: dict[str, Any]) -> Any:
     return out
 
 
+def _saved_config(final: Path) -> dict[str, Any]:
+    """The config inside a finished run's report; a damaged report is a one-line error."""
+    try:
+        report = json.loads(final.read_text())
+        if not isinstance(report, dict) or not {"config", "test", "embeddings"} <= report.keys():
+            raise ValueError
+        config: dict[str, Any] = report["config"]
+        return config
+    except (ValueError, OSError):  # JSONDecodeError is a ValueError
+        raise OmrlError(f"{final} is not a run report; remove it to rerun that cell") from None
+
+
 def plan(cells: list[Cell], preset: str, device: str, out: Path) -> list[Planned]:
     """Resolve every cell's config (bad keys fail here, before any work) and find its finished or partial run."""
     from omrl_bench.core.trainer import CHECKPOINT
@@ -151,21 +165,23 @@ def plan(cells: list[Cell], preset: str, device: str, out: Path) -> list[Planned
         run_dir = out / spec.run_name(variant)
         final = run_dir / "final.json"
         if final.exists():
-            try:
-                saved = json.loads(final.read_text())["config"]
-            except (json.JSONDecodeError, KeyError):
-                raise OmrlError(f"{final} is not a run report; remove it to rerun that cell") from None
-            if _comparable(saved) != _comparable(config):
+            if _comparable(_saved_config(final)) != _comparable(config):
                 mismatched.append(run_dir)
             status = "done"
         elif (run_dir / CHECKPOINT).exists():
+            # the trainer resumes only under the identical config: refuse a mismatch now, before any work
+            saved = (
+                yaml.safe_load((run_dir / "config.yaml").read_text()) if (run_dir / "config.yaml").exists() else None
+            )
+            if saved != config:
+                mismatched.append(run_dir)
             status = "partial"
         else:
             status = "new"
         planned.append(Planned(cell, spec, run_dir, status))
     if mismatched:
         raise OmrlError(
-            f"{len(mismatched)} finished run(s) under {out} were made with another config than this grid's "
+            f"{len(mismatched)} run(s) under {out} were made with another config than this grid's "
             f"(first: {mismatched[0].name}); move them away or choose another --out"
         )
     return planned
@@ -213,8 +229,12 @@ def execute_plan(
     ensure_datasets((p.cell.suite for p in todo), preset, root, executor)
     failures = []
     calls = [(p.spec, str(out), str(root)) for p in todo]
-    for result in executor.map_unordered(run_cell, calls):
-        on_done(result)
-        if "error" in result:
-            failures.append(result)
+    try:
+        for result in executor.map_unordered(run_cell, calls):
+            on_done(result)
+            if "error" in result:
+                failures.append(result)
+    except Exception as exc:  # a worker process died (out of memory, a crash): keep what finished
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        failures.append({"run": "a worker", "error": f"{type(exc).__name__}: {first}"})
     return failures

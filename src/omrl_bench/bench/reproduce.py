@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from omrl_bench.bench import grids
+from omrl_bench.errors import OmrlError
 
 TITLES = {
     "returns": "Average test return (paper Table 1/5)",
@@ -100,6 +101,11 @@ def reproduce(
     from omrl_bench.bench import figures, tables
 
     t0 = time.time()
+    if run and device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise OmrlError("--device cuda requested but no CUDA device is available")
     cells = grids.expand(name, seeds, suites)
     planned = grids.plan(cells, preset, device, out)
     on_plan(planned)
@@ -113,7 +119,11 @@ def reproduce(
         figure_dir = report / "figures"
         if run and any(p.cell.suite == grids.SPR for p in planned):  # Figure 6 draws its datasets
             grids.ensure_datasets([grids.SPR], preset, root, executor_factory())
-        outputs = figures.draw_all(planned, preset, root, figure_dir)
+        # learning curves of every algorithm whose returns-grid runs have finished (Figure 8), not only these
+        curves = grids.plan(grids.expand("returns", seeds, tuple(chosen)), preset, device, out)
+        if not any((p.run_dir / "final.json").exists() for p in planned):
+            raise OmrlError(f"no finished runs to draw under {out}; run the figures grid without --no-run first")
+        outputs = figures.draw_all(planned, curves, preset, root, figure_dir)
         header = provenance(name, command, preset, seeds, planned, time.time() - t0)
         body = "\n".join(f"![{p.stem}](figures/{p.name})" for p in outputs)
         report.mkdir(parents=True, exist_ok=True)

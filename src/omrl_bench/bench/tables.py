@@ -18,14 +18,15 @@ import pandas as pd
 from omrl_bench.bench import paper
 from omrl_bench.bench.grids import FOCAL_PAIR, FOCALPP_VARIANTS, LABELS, RETURNS_ALGOS, Planned
 from omrl_bench.datasets.recipe import QUALITIES
+from omrl_bench.errors import OmrlError
 
 BOOTSTRAP_SAMPLES = 10_000
 
 
 def bootstrap_ci(values: np.ndarray, samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap 95% interval of the mean of ``values`` (resampled with replacement)."""
+    """Percentile bootstrap 95% interval of the mean of ``values`` (resampled with replacement); NaN below 2."""
     x = np.asarray(values, dtype=float)
-    if x.size == 0:
+    if x.size < 2:
         return (math.nan, math.nan)
     idx = np.random.default_rng(seed).integers(0, x.size, size=(samples, x.size))
     means = x[idx].mean(axis=1)
@@ -144,6 +145,7 @@ def momentum_table(df: pd.DataFrame, suite: str = "sparse-point-robot") -> pd.Da
             s = summary(sel["return"])
             row |= {f"{update}_{k}": v for k, v in s.items()}
             row[f"{update}_paper"] = pub[0] if pub else math.nan
+            row[f"{update}_paper_std"] = pub[1] if pub else math.nan
             row[f"{update}_diff"] = s["mean"] - row[f"{update}_paper"]
         row["soft_minus_hard"] = row["soft_mean"] - row["hard_mean"]
         rows.append(row)
@@ -230,8 +232,8 @@ def to_markdown(name: str, table: pd.DataFrame, seeds: int) -> str:
             "95% CI",
             "drop",
             "paper",
-            "paper drop",
             "ours - paper",
+            "paper drop",
         ]
         body = [
             [
@@ -242,8 +244,8 @@ def to_markdown(name: str, table: pd.DataFrame, seeds: int) -> str:
                 *_ours(x),
                 _num(x["drop"]),
                 _num(x["paper"]),
-                _num(x["paper_drop"]),
                 _num(x["diff"]),
+                _num(x["paper_drop"]),
             ]
             for x in r
         ]
@@ -254,20 +256,26 @@ def to_markdown(name: str, table: pd.DataFrame, seeds: int) -> str:
             "soft: ours",
             "soft 95% CI",
             "soft: paper",
+            "soft: ours - paper",
             "hard: ours",
             "hard 95% CI",
             "hard: paper",
-            "soft - hard (ours)",
+            "hard: ours - paper",
+            "soft - hard: ours",
+            "soft - hard: paper",
         ]
         body = [
             [
                 x["variant"],
                 f"{x['soft_seeds']}/{seeds}, {x['hard_seeds']}/{seeds}",
                 *_ours(x, "soft_"),
-                _num(x["soft_paper"]),
+                _pub(x["soft_paper"], x["soft_paper_std"]),
+                _num(x["soft_diff"]),
                 *_ours(x, "hard_"),
-                _num(x["hard_paper"]),
+                _pub(x["hard_paper"], x["hard_paper_std"]),
+                _num(x["hard_diff"]),
                 _num(x["soft_minus_hard"]),
+                _num(x["soft_paper"] - x["hard_paper"]),
             ]
             for x in r
         ]
@@ -279,9 +287,11 @@ def to_markdown(name: str, table: pd.DataFrame, seeds: int) -> str:
             "RMS: ours",
             "RMS 95% CI",
             "RMS: paper",
+            "RMS: ours - paper",
             "ESR: ours",
             "ESR 95% CI",
             "ESR: paper",
+            "ESR: ours - paper",
         ]
         body = [
             [
@@ -290,8 +300,10 @@ def to_markdown(name: str, table: pd.DataFrame, seeds: int) -> str:
                 n(x, "rms_seeds"),
                 *_ours(x, "rms_", 3),
                 _num(x["rms_paper"], 3),
+                _num(x["rms_diff"], 3),
                 *_ours(x, "esr_", 3),
                 _num(x["esr_paper"], 3),
+                _num(x["esr_diff"], 3),
             ]
             for x in r
         ]
@@ -314,9 +326,12 @@ def build(name: str, df: pd.DataFrame, suites: tuple[str, ...]) -> pd.DataFrame:
 
 def write(name: str, table: pd.DataFrame, seeds: int, header: str, report_dir: Path) -> tuple[Path, Path, str]:
     """Write ``<name>.csv`` and ``<name>.md`` (with the provenance ``header``); return paths and the table."""
-    report_dir.mkdir(parents=True, exist_ok=True)
     csv, md = report_dir / f"{name}.csv", report_dir / f"{name}.md"
-    table.to_csv(csv, index=False, float_format="%.4f")
     body = to_markdown(name, table, seeds)
-    md.write_text(header + "\n" + body + "\n")
+    try:
+        report_dir.mkdir(parents=True, exist_ok=True)
+        table.to_csv(csv, index=False, float_format="%.4f")
+        md.write_text(header + "\n" + body + "\n")
+    except OSError as exc:
+        raise OmrlError(f"cannot write the {name} table to {report_dir}: {exc.strerror or exc}") from None
     return csv, md, body

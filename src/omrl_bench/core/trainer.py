@@ -82,7 +82,7 @@ def run_training(
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt = run_dir / CHECKPOINT
     config_path = run_dir / "config.yaml"
-    start = 0
+    start, wall_offset = 0, 0.0  # wall_offset: training time already spent before a resume
     if ckpt.exists() and not resume:
         raise OmrlError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
     if resume and ckpt.exists():
@@ -93,6 +93,7 @@ def run_training(
         algo.load_full_state(state["algo"])
         torch.set_rng_state(state["torch_rng"])
         start = int(state["step"])
+        wall_offset = float(state.get("wall_time_s", 0.0))
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     log = ProgressLog(run_dir / "progress.csv", keep_until_step=start if start else None)
     tb = _tensorboard(run_dir)
@@ -104,7 +105,7 @@ def run_training(
             metrics = algo.update(buffers)
             row: dict[str, Any] = {}
             if step % log_every == 0 or step % eval_every == 0 or step == steps:
-                row = {"step": step, "time_s": round(time.time() - t0, 2), **metrics}
+                row = {"step": step, "time_s": round(wall_offset + time.time() - t0, 2), **metrics}
             if step % eval_every == 0 or step == steps:
                 row.update(evaluate(step))
             if row:
@@ -114,7 +115,8 @@ def run_training(
                         if isinstance(v, float):
                             tb.add_scalar(k, v, step)
             if step % checkpoint_every == 0 or step == steps:
-                _atomic_torch_save({"algo": algo.full_state(), "torch_rng": torch.get_rng_state(), "step": step}, ckpt)
+                state = {"algo": algo.full_state(), "torch_rng": torch.get_rng_state(), "step": step}
+                _atomic_torch_save(state | {"wall_time_s": wall_offset + time.time() - t0}, ckpt)
             if bar is not None:
                 bar.update(1)
     finally:
@@ -123,7 +125,7 @@ def run_training(
         if tb is not None:
             tb.close()
     report = finalize()
-    report["train_wall_time_s"] = round(time.time() - t0, 1)
+    report["train_wall_time_s"] = round(wall_offset + time.time() - t0, 1)  # summed over resumes
     report["steps"] = steps
     tmp = run_dir / "final.json.tmp"
     tmp.write_text(json.dumps(report, indent=1, default=_json_default))

@@ -296,7 +296,8 @@ class LocalExecutor(Executor):
 class RayExecutor(Executor):
     """Ray tasks (one CPU each) on a local runtime or a cluster given by ``address``."""
 
-    def __init__(self, address: str | None, workers: int | None) -> None:
+    def __init__(self, address: str | None, workers: int | None, gpus_per_task: float = 0.0) -> None:
+        self.gpus_per_task = gpus_per_task  # training runs on cuda ask Ray for a GPU each
         try:
             import ray
         except ImportError:
@@ -318,7 +319,7 @@ class RayExecutor(Executor):
                 raise OmrlError(f"cannot reach a Ray cluster at {address!r}: {first}") from None
 
     def map_unordered(self, fn: Callable[..., Any], calls: list[tuple[Any, ...]]) -> Iterable[Any]:
-        remote = self.ray.remote(num_cpus=1)(fn)
+        remote = self.ray.remote(num_cpus=1, num_gpus=self.gpus_per_task)(fn)
         pending = [remote.remote(*call) for call in calls]
         while pending:
             done, pending = self.ray.wait(pending, num_returns=1)
@@ -339,11 +340,11 @@ def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
         raise OmrlError(f"cannot reach a Ray cluster at {address!r}: {exc.strerror or exc}") from None
 
 
-def make_executor(name: str, workers: int, address: str | None) -> Executor:
+def make_executor(name: str, workers: int, address: str | None, gpus_per_task: float = 0.0) -> Executor:
     if name == "local":
         return LocalExecutor(workers)
     if name == "ray":
-        return RayExecutor(address, workers)
+        return RayExecutor(address, workers, gpus_per_task)
     raise OmrlError(f"unknown executor {name!r}; choose one of: local, ray")
 
 
