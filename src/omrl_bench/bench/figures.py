@@ -100,7 +100,7 @@ def attention(planned: list[Planned], path: Path) -> Path | None:
     fig, axes = plt.subplots(2, 1, figsize=(8, 4.2), sharex=True)
     idx = np.arange(weights.shape[1])
     axes[0].bar(idx, rewards[task], width=1.0, color="tab:red")
-    axes[0].set_ylabel("reward (scaled)")
+    axes[0].set_ylabel("reward in the context")
     axes[1].bar(idx, weights[task], width=1.0, color="tab:blue")
     axes[1].set_ylabel("attention weight")
     axes[1].set_xlabel("transition in the context")

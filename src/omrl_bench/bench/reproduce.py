@@ -79,7 +79,8 @@ def provenance(name: str, command: str, preset: str, seeds: int, planned: list[g
     ]
     if name in NOTES:
         lines.append(f"- {NOTES[name]}")
-    lines.append("- Ours: mean (sample std) over seeds and a bootstrap 95% CI of the mean; paper: mean (std).")
+    if name != "figures":
+        lines.append("- Ours: mean (sample std) over seeds and a bootstrap 95% CI of the mean; paper: mean (std).")
     return "\n".join(lines) + "\n"
 
 
