@@ -244,3 +244,22 @@ def test_keys_an_algorithm_never_reads_do_not_invalidate_its_finished_runs(tmp_p
         grids.plan([cell], "cpu", "cpu", tmp_path)
     focal = grids.Cell("focal", "focal", "point-robot-wind", "expert", 0)
     assert grids._comparable(run_config(focal.spec("cpu", "cpu"))[2])["config"]["ac"]["bc_weight"] == 1.0
+
+
+def test_a_failing_cell_is_reported_and_the_others_still_finish(tmp_path: Path, data_root: Path, monkeypatch) -> None:
+    from omrl_bench.bench import run as run_module
+
+    real = run_module.execute
+
+    def flaky(spec, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+        if spec.algo == "focal":
+            raise RuntimeError("disk full\nsecond line")
+        return real(spec, *args, **kwargs)
+
+    monkeypatch.setattr(run_module, "execute", flaky)
+    done: list[str] = []
+    result = _grid("embeddings", tmp_path, data_root, done)
+    assert [f["error"] for f in result.failures] == ["RuntimeError: disk full"]
+    assert sorted(done) == sorted(p.run_dir.name for p in result.planned)
+    table = pd.read_csv(tmp_path / "report" / "embeddings.csv").set_index("algorithm")
+    assert table.loc["FOCAL", "rms_seeds"] == 0 and table.loc["FOCAL++ batch-wise", "rms_seeds"] == 1

@@ -187,6 +187,11 @@ def plan(cells: list[Cell], preset: str, device: str, out: Path) -> list[Planned
     return planned
 
 
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
+
+
 def run_cell(spec: RunSpec, out: str, root: str | None) -> dict[str, Any]:
     """Worker entry point: train and evaluate one cell (resuming its checkpoint); never raises."""
     import torch
@@ -198,8 +203,7 @@ def run_cell(spec: RunSpec, out: str, root: str | None) -> dict[str, Any]:
     try:
         report = execute(spec, Path(out), Path(root) if root else None, resume=True, progress=False)
     except Exception as exc:  # one failed cell must not stop the others; the grid reports it at the end
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        return {"run": name, "error": f"{type(exc).__name__}: {first}"}
+        return {"run": name, "error": _one_line(exc)}
     test = report["test"]
     return {"run": name, "return": test[spec.train_quality]["mean_return"], "wall_s": report["train_wall_time_s"]}
 
@@ -235,6 +239,5 @@ def execute_plan(
             if "error" in result:
                 failures.append(result)
     except Exception as exc:  # a worker process died (out of memory, a crash): keep what finished
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        failures.append({"run": "a worker", "error": f"{type(exc).__name__}: {first}"})
+        failures.append({"run": "a worker", "error": _one_line(exc)})
     return failures
