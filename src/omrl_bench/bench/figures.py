@@ -23,7 +23,7 @@ from omrl_bench.datasets.recipe import QUALITIES  # noqa: E402
 
 
 def _finished(planned: list[Planned]) -> list[Planned]:
-    return [p for p in planned if (p.run_dir / "final.json").exists()]
+    return [p for p in planned if p.status == "done"]
 
 
 def learning_curves(planned: list[Planned], path: Path) -> Path | None:

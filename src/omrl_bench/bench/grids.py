@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from omrl_bench.bench.run import RunSpec, run_config
 from omrl_bench.datasets.recipe import QUALITIES
 from omrl_bench.envs.suites import SUITES
@@ -156,7 +154,7 @@ def _saved_config(final: Path) -> dict[str, Any]:
 
 def plan(cells: list[Cell], preset: str, device: str, out: Path) -> list[Planned]:
     """Resolve every cell's config (bad keys fail here, before any work) and find its finished or partial run."""
-    from omrl_bench.core.trainer import CHECKPOINT
+    from omrl_bench.core.trainer import CHECKPOINT, same_config
 
     planned, mismatched = [], []
     for cell in cells:
@@ -169,11 +167,7 @@ def plan(cells: list[Cell], preset: str, device: str, out: Path) -> list[Planned
                 mismatched.append(run_dir)
             status = "done"
         elif (run_dir / CHECKPOINT).exists():
-            # the trainer resumes only under the identical config: refuse a mismatch now, before any work
-            saved = (
-                yaml.safe_load((run_dir / "config.yaml").read_text()) if (run_dir / "config.yaml").exists() else None
-            )
-            if saved != config:
+            if not same_config(run_dir, config):  # the trainer would refuse to resume it: say so before any work
                 mismatched.append(run_dir)
             status = "partial"
         else:
@@ -192,14 +186,13 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
 
 
-def run_cell(spec: RunSpec, out: str, root: str | None) -> dict[str, Any]:
+def run_cell(spec: RunSpec, out: str, root: str | None, name: str) -> dict[str, Any]:
     """Worker entry point: train and evaluate one cell (resuming its checkpoint); never raises."""
     import torch
 
     from omrl_bench.bench.run import execute
 
     torch.set_num_threads(1)
-    name = spec.run_name(run_config(spec)[0])
     try:
         report = execute(spec, Path(out), Path(root) if root else None, resume=True, progress=False)
     except Exception as exc:  # one failed cell must not stop the others; the grid reports it at the end
@@ -232,7 +225,7 @@ def execute_plan(
         return []
     ensure_datasets((p.cell.suite for p in todo), preset, root, executor)
     failures = []
-    calls = [(p.spec, str(out), str(root)) for p in todo]
+    calls = [(p.spec, str(out), str(root), p.run_dir.name) for p in todo]
     try:
         for result in executor.map_unordered(run_cell, calls):
             on_done(result)

@@ -50,10 +50,9 @@ def collect(planned: list[Planned]) -> pd.DataFrame:
     """One row per finished run and test-context quality."""
     rows: list[dict[str, Any]] = []
     for p in planned:
-        final = p.run_dir / "final.json"
-        if not final.exists():
+        if p.status != "done":
             continue
-        report = json.loads(final.read_text())
+        report = json.loads((p.run_dir / "final.json").read_text())
         emb = report["embeddings"]["test"]
         for q, res in report["test"].items():
             rows.append(

@@ -86,8 +86,7 @@ def run_training(
     if ckpt.exists() and not resume:
         raise OmrlError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
     if resume and ckpt.exists():
-        saved = yaml.safe_load(config_path.read_text())
-        if saved != config:
+        if not same_config(run_dir, config):
             raise OmrlError(f"--resume: the config of {run_dir} differs from this command's; refusing to mix runs")
         state = torch.load(ckpt, weights_only=False)
         algo.load_full_state(state["algo"])
@@ -131,6 +130,12 @@ def run_training(
     tmp.write_text(json.dumps(report, indent=1, default=_json_default))
     os.replace(tmp, run_dir / "final.json")
     return report
+
+
+def same_config(run_dir: Path, config: dict[str, Any]) -> bool:
+    """Whether the run in ``run_dir`` was started with exactly ``config`` (the condition for resuming it)."""
+    path = run_dir / "config.yaml"
+    return path.exists() and yaml.safe_load(path.read_text()) == config
 
 
 def _json_default(obj: Any) -> Any:
