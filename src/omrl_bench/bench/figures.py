@@ -18,16 +18,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from omrl_bench.bench.grids import SPR, Planned  # noqa: E402
+from omrl_bench.bench.grids import SPR, Planned, finished  # noqa: E402
 from omrl_bench.datasets.recipe import QUALITIES  # noqa: E402
 
 
-def _finished(planned: list[Planned]) -> list[Planned]:
-    return [p for p in planned if p.status == "done"]
-
-
 def learning_curves(planned: list[Planned], path: Path) -> Path | None:
-    runs = _finished(planned)
+    runs = finished(planned)
     suites = list(dict.fromkeys(p.cell.suite for p in runs))
     if not suites:
         return None
@@ -65,7 +61,7 @@ def _project(points: np.ndarray, seed: int) -> tuple[np.ndarray, str]:
 
 def tsne(planned: list[Planned], path: Path) -> Path | None:
     """One panel per (suite, algorithm): seed 0's test embeddings, one point per context draw."""
-    runs = [p for p in _finished(planned) if p.cell.seed == min(q.cell.seed for q in planned)]
+    runs = [p for p in finished(planned) if p.cell.seed == min(q.cell.seed for q in planned)]
     if not runs:
         return None
     fig, axes = plt.subplots(1, len(runs), figsize=(4 * len(runs), 3.8), squeeze=False)
@@ -90,7 +86,7 @@ def tsne(planned: list[Planned], path: Path) -> Path | None:
 
 def attention(planned: list[Planned], path: Path) -> Path | None:
     """Figure 7: reward and batch-attention weight along one training task's context."""
-    runs = [p for p in _finished(planned) if (p.run_dir / "attention.npz").exists()]
+    runs = [p for p in finished(planned) if (p.run_dir / "attention.npz").exists()]
     if not runs:
         return None
     p = runs[0]

@@ -181,6 +181,11 @@ def plan(cells: list[Cell], preset: str, device: str, out: Path) -> list[Planned
     return planned
 
 
+def finished(planned: list[Planned]) -> list[Planned]:
+    """The planned runs that have a final report (status "done")."""
+    return [p for p in planned if p.status == "done"]
+
+
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"

@@ -59,7 +59,7 @@ def provenance(name: str, command: str, preset: str, seeds: int, planned: list[g
 
     from omrl_bench.datasets.pipeline import package_versions
 
-    done = [p for p in planned if p.status == "done"]
+    done = grids.finished(planned)
     run_wall = sum(json.loads((p.run_dir / "final.json").read_text())["train_wall_time_s"] for p in done)
     versions = package_versions()
     import matplotlib
@@ -122,7 +122,7 @@ def reproduce(
             grids.ensure_datasets([grids.SPR], preset, root, executor_factory())
         # learning curves of every algorithm whose returns-grid runs have finished (Figure 8), not only these
         curves = grids.plan(grids.expand("returns", seeds, tuple(chosen)), preset, device, out)
-        if not any(p.status == "done" for p in planned):
+        if not grids.finished(planned):
             raise OmrlError(f"no finished runs to draw under {out}; run the figures grid without --no-run first")
         outputs = figures.draw_all(planned, curves, preset, root, figure_dir)
         header = provenance(name, command, preset, seeds, planned, time.time() - t0)

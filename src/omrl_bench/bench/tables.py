@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from omrl_bench.bench import paper
-from omrl_bench.bench.grids import FOCAL_PAIR, FOCALPP_VARIANTS, LABELS, RETURNS_ALGOS, Planned
+from omrl_bench.bench.grids import FOCAL_PAIR, FOCALPP_VARIANTS, LABELS, RETURNS_ALGOS, Planned, finished
 from omrl_bench.datasets.recipe import QUALITIES
 from omrl_bench.errors import OmrlError
 
@@ -49,9 +49,7 @@ def summary(values: pd.Series) -> dict[str, float]:
 def collect(planned: list[Planned]) -> pd.DataFrame:
     """One row per finished run and test-context quality."""
     rows: list[dict[str, Any]] = []
-    for p in planned:
-        if p.status != "done":
-            continue
+    for p in finished(planned):
         report = json.loads((p.run_dir / "final.json").read_text())
         emb = report["embeddings"]["test"]
         for q, res in report["test"].items():
