@@ -207,7 +207,8 @@ def test_reproduce_cli_generates_data_then_writes_a_table_and_figures(tmp_path: 
     assert res.exit_code == 0, res.output
     assert len(list((data_root / "omrl" / "sparse-point-robot-smoke").glob("task-*/*-v0"))) == 4 * 3
     md = (tmp_path / "report" / "embeddings.md").read_text()
-    assert "- Command: `omrl-bench reproduce embeddings --preset smoke --seeds 1 --suites sparse-point-robot`" in md
+    command = f"omrl-bench reproduce embeddings --preset smoke --seeds 1 --suites {SPR} --out {tmp_path / 'runs'}"
+    assert f"- Command: `{command}`" in md
     assert "2 of 2 training runs finished" in md and "torch" in md
     # the smoke preset has one test task, so RMS and ESR are undefined: shown as n/a, not as pending
     assert "| sparse-point-robot | FOCAL | 1/1 | n/a |" in md and "pending" not in md
