@@ -208,6 +208,7 @@ def test_reproduce_cli_generates_data_then_writes_a_table_and_figures(tmp_path: 
     assert len(list((data_root / "omrl" / "sparse-point-robot-smoke").glob("task-*/*-v0"))) == 4 * 3
     md = (tmp_path / "report" / "embeddings.md").read_text()
     command = f"omrl-bench reproduce embeddings --preset smoke --seeds 1 --suites {SPR} --out {tmp_path / 'runs'}"
+    command += f" --report {tmp_path / 'report'}"
     assert f"- Command: `{command}`" in md
     assert "2 of 2 training runs finished" in md and "torch" in md
     # the smoke preset has one test task, so RMS and ESR are undefined: shown as n/a, not as pending

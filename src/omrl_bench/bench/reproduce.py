@@ -44,14 +44,18 @@ class ReproduceResult:
     table: str | None  # the Markdown table, for the terminal
 
 
-def command_line(name: str, preset: str, seeds: int, suites: tuple[str, ...] | None, device: str, out: Path) -> str:
-    """The command that rewrites this table; ``--out`` names the run records it was read from."""
+def command_line(
+    name: str, preset: str, seeds: int, suites: tuple[str, ...] | None, device: str, out: Path, report: Path
+) -> str:
+    """The command that rewrites this table: ``--out`` holds the run records read, ``--report`` the output."""
     parts = ["omrl-bench reproduce", name, f"--preset {preset}", f"--seeds {seeds}"]
     if suites:
         parts.append(f"--suites {','.join(suites)}")
     if device != "cpu":
         parts.append(f"--device {device}")
     parts.append(f"--out {out.as_posix()}")
+    if report != out / "report":
+        parts.append(f"--report {report.as_posix()}")
     return " ".join(parts)
 
 
@@ -117,7 +121,7 @@ def reproduce(
         failures = grids.execute_plan(planned, preset, out, root, executor_factory(), on_done)
         planned = grids.plan(cells, preset, device, out)
     chosen = suites or grids.DEFAULT_SUITES[name]
-    command = command_line(name, preset, seeds, suites, device, out)
+    command = command_line(name, preset, seeds, suites, device, out, report)
     if name == "figures":
         figure_dir = report / "figures"
         if run and any(p.cell.suite == grids.SPR for p in planned):  # Figure 6 draws its datasets
