@@ -188,13 +188,14 @@ def reproduce(
 ) -> None:
     """Run a paper grid (returns, distribution-shift, momentum, embeddings, figures) and write its results."""
     from omrl_bench.bench.grids import parse_suites
+    from omrl_bench.bench.reproduce import default_report
     from omrl_bench.bench.reproduce import reproduce as run_grid
     from omrl_bench.datasets.pipeline import make_executor
 
     if executor not in ("local", "ray"):
         raise click.ClickException(f"unknown executor {executor!r}; choose one of: local, ray")
     out_dir = Path(out) if out else Path("runs") / preset
-    report_dir = Path(report) if report else out_dir / "report"
+    report_dir = Path(report) if report else default_report(out_dir)
     done_count = [0]
 
     def on_plan(planned: list[Any]) -> None:

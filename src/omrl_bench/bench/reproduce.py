@@ -44,6 +44,11 @@ class ReproduceResult:
     table: str | None  # the Markdown table, for the terminal
 
 
+def default_report(out: Path) -> Path:
+    """Where tables and figures go when ``--report`` is not given."""
+    return out / "report"
+
+
 def command_line(
     name: str, preset: str, seeds: int, suites: tuple[str, ...] | None, device: str, out: Path, report: Path
 ) -> str:
@@ -54,7 +59,7 @@ def command_line(
     if device != "cpu":
         parts.append(f"--device {device}")
     parts.append(f"--out {out.as_posix()}")
-    if report != out / "report":
+    if report != default_report(out):
         parts.append(f"--report {report.as_posix()}")
     return " ".join(parts)
 
