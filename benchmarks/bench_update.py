@@ -1,4 +1,4 @@
-"""Gradient steps per second of the FOCAL / FOCAL++ update at the paper's sizes.
+"""Gradient steps per second of the FOCAL / FOCAL++ update, in fp32 and bf16, at the cpu and paper sizes.
 
 Baseline (named, measured in the same run): a straightforward implementation
 of the same FOCAL update written here the way the reference code's
@@ -6,14 +6,22 @@ of the same FOCAL update written here the way the reference code's
 pairs, the divergence critic trained 3 times per step (re-running encoder and
 policy) even when alpha is 0, and Q, V and the policy updated one after
 another with their own forward and backward passes. It runs the MLP encoder
-and DML, so it is compared with the ``focal`` row.
+and DML in float32 at the paper's sizes, so it is compared with the fp32
+``focal`` row there.
 
-Ours: ``ContextRL.update`` (the task axis is a tensor dimension, one backward).
-Also prints our achieved GFLOP/s (matmul FLOPs of one update counted with
-``torch.utils.flop_counter``) against this machine's float32 matmul peak
-measured in the same run. Goals: >= 3x the per-task loop, >= 25% of the peak.
+Ours: ``ContextRL.update`` (the task axis is a tensor dimension, one backward),
+for FOCAL and every FOCAL++ variant, in fp32 and in bf16 (bfloat16 autocast,
+``core/precision.py``). ``bf16 / fp32`` is the speed-up of the same update.
+Also prints the achieved GFLOP/s (matmul FLOPs of one update counted with
+``torch.utils.flop_counter``) against the float32 and the bfloat16 matmul
+peaks of this machine, both measured in the same run.
 
-    python benchmarks/bench_update.py [--steps 20] [--threads 2] [--variants focal,batch-wise]
+Goals: >= 3x the per-task loop and >= 25% of the fp32 peak (FOCAL, fp32,
+paper sizes); bf16 >= 1.6x fp32 at the cpu sizes for FOCAL and batch-wise
+FOCAL++; >= 50% of the bf16 peak for FOCAL in bf16 at the paper sizes.
+
+    python benchmarks/bench_update.py [--sizes cpu,paper] [--steps 20] [--threads 1]
+        [--variants focal,contrastive,batch-wise,sequence-wise,parallel,series] [--device cpu|cuda]
 """
 
 from __future__ import annotations
@@ -154,21 +162,42 @@ class PerTaskLoop:
                 tp.lerp_(sp, ac.target_tau)
 
 
-def steps_per_second(fn, steps: int) -> float:
+PAPER_VARIANTS = "focal,contrastive,batch-wise,sequence-wise,parallel,series"
+CPU = torch.device("cpu")
+PRESETS = {"cpu": "cpu", "paper": "paper"}  # --sizes name -> the training preset whose sizes are measured
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def steps_per_second(fn, steps: int, device: torch.device = CPU) -> float:
     fn()  # warm-up
+    _sync(device)
     t0 = time.perf_counter()
     for _ in range(steps):
         fn()
+    _sync(device)
     return steps / (time.perf_counter() - t0)
 
 
-def matmul_peak_gflops(size: int = 2048, reps: int = 10) -> float:
-    x, y = torch.randn(size, size), torch.randn(size, size)
+def matmul_peak_gflops(
+    dtype: torch.dtype = torch.float32, device: torch.device = CPU, size: int = 2048, reps: int = 10
+) -> float:
+    """The best of three timings of ``reps`` square matmuls of ``dtype``."""
+    x = torch.randn(size, size, device=device).to(dtype)
+    y = torch.randn(size, size, device=device).to(dtype)
     x @ y
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        x @ y
-    return 2 * size**3 * reps / (time.perf_counter() - t0) / 1e9
+    best = float("inf")
+    for _ in range(3):
+        _sync(device)
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            x @ y
+        _sync(device)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * size**3 * reps / best / 1e9
 
 
 def update_flops(algo: ContextRL, buffers: TaskBuffers) -> float:
@@ -179,37 +208,73 @@ def update_flops(algo: ContextRL, buffers: TaskBuffers) -> float:
     return float(counter.get_total_flops())
 
 
+def sizes_line(name: str, cfg) -> str:
+    ac, enc = cfg.ac, cfg.encoder
+    return (
+        f"{name} sizes: meta-batch {cfg.meta_batch}, batch {cfg.batch_size}, context {cfg.context_size}, "
+        f"actor-critic {ac.depth}x{ac.hidden}, attention {enc.blocks} blocks x {enc.hidden}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--variants", default="focal,batch-wise")
+    parser.add_argument("--sizes", default="cpu,paper", help="cpu, paper or both (comma-separated)")
+    parser.add_argument("--steps", type=int, default=20, help="timed updates per row")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--variants", default=PAPER_VARIANTS)
+    parser.add_argument("--precisions", default="fp32,bf16")
+    parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
+    sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
+    if not sizes or any(s not in PRESETS for s in sizes):
+        parser.error(f"--sizes: choose from {', '.join(PRESETS)}")
+    precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
     torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
     tasks = synthetic_tasks()
-    peak = matmul_peak_gflops()
+    peak = {"fp32": matmul_peak_gflops(torch.float32, device), "bf16": matmul_peak_gflops(torch.bfloat16, device)}
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu, {args.threads} thread(s)"
     print(
-        f"paper sizes: meta-batch 16, batch 256, context 1024, networks 3x256; {args.threads} threads; "
-        f"float32 matmul peak {peak:.0f} GFLOP/s"
+        f"{where}; matmul peak (2048^2): float32 {peak['fp32']:.0f} GFLOP/s, bfloat16 {peak['bf16']:.0f} GFLOP/s "
+        f"({peak['bf16'] / peak['fp32']:.2f}x)"
     )
-    print(f"{'variant':<14}{'per-task loop':>15}{'ours':>10}{'ratio':>8}{'GFLOP/step':>12}{'GFLOP/s':>9}{'of peak':>9}")
-    base = 0.0
-    for variant in args.variants.split(","):
-        algo_name = "focal" if variant == "focal" else "focalpp"
-        _, cfg = resolve_config(algo_name, variant, "sparse-point-robot", "paper")
-        buffers = TaskBuffers(tasks, sparse_context=True, next_obs_in_context=False)
-        algo = ContextRL(cfg, OBS, ACT, buffers.context_dim, seed=0)
-        ours = steps_per_second(lambda: algo.update(buffers), args.steps)  # noqa: B023
-        if variant == "focal":
-            loop = PerTaskLoop(ContextRL(cfg, OBS, ACT, buffers.context_dim, seed=0), tasks)
-            base = steps_per_second(loop.update, max(3, args.steps // 4))
-        gflop = update_flops(algo, buffers) / 1e9
-        loop_col = f"{base:>12.2f} /s" if variant == "focal" else f"{'-':>15}"
-        ratio_col = f"{ours / base:>7.1f}x" if variant == "focal" else f"{'-':>8}"
+    for size in sizes:
+        _, cfg0 = resolve_config("focal", None, "sparse-point-robot", PRESETS[size])
+        print("\n" + sizes_line(size, cfg0))
         print(
-            f"{variant:<14}{loop_col}{ours:>7.2f} /s{ratio_col}{gflop:>12.1f}{gflop * ours:>9.1f}"
-            f"{100 * gflop * ours / peak:>8.0f}%"
+            f"{'variant':<14}{'precision':<10}{'steps/s':>9}{'bf16/fp32':>10}{'GFLOP/step':>11}{'GFLOP/s':>9}"
+            f"{'of fp32 pk':>11}{'of bf16 pk':>11}"
         )
+        buffers = TaskBuffers(tasks, sparse_context=True, next_obs_in_context=False, device=device)
+        loop_rate = None
+        for variant in args.variants.split(","):
+            algo_name = "focal" if variant == "focal" else "focalpp"
+            rates: dict[str, float] = {}
+            for precision in precisions:
+                _, cfg = resolve_config(
+                    algo_name, variant, "sparse-point-robot", PRESETS[size], [f"precision={precision}"]
+                )
+                algo = ContextRL(cfg, OBS, ACT, buffers.context_dim, seed=0, device=device)
+                rates[precision] = steps_per_second(lambda: algo.update(buffers), args.steps, device)  # noqa: B023
+                gflop = update_flops(algo, buffers) / 1e9
+                achieved = gflop * rates[precision]
+                speedup = (
+                    f"{rates[precision] / rates['fp32']:>9.2f}x"
+                    if precision != "fp32" and "fp32" in rates
+                    else f"{'-':>10}"
+                )
+                print(
+                    f"{variant:<14}{precision:<10}{rates[precision]:>9.2f}{speedup}{gflop:>11.2f}{achieved:>9.1f}"
+                    f"{100 * achieved / peak['fp32']:>10.0f}%{100 * achieved / peak['bf16']:>10.0f}%"
+                )
+            if variant == "focal" and size == "paper" and device.type == "cpu" and "fp32" in rates:
+                _, cfg = resolve_config("focal", None, "sparse-point-robot", "paper", ["precision=fp32"])
+                loop = PerTaskLoop(ContextRL(cfg, OBS, ACT, buffers.context_dim, seed=0), tasks)
+                loop_rate = steps_per_second(loop.update, max(3, args.steps // 4))
+                print(
+                    f"{'  baseline: per-task loop (fp32)':<33}{loop_rate:>9.2f}   ours fp32 = "
+                    f"{rates['fp32'] / loop_rate:.1f}x the loop"
+                )
 
 
 if __name__ == "__main__":

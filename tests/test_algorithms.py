@@ -19,11 +19,23 @@ from omrl_bench.datasets.loader import TaskData
 
 VARIANTS = [(a, v) for a in ("focal", "focalpp", "cbcq", "mbml") for v in variants(a)]
 CLASSES = {"focal": ContextRL, "focalpp": ContextRL, "cbcq": ContextualBCQ, "mbml": MBML}
+CONTRACT = [(a, v, p) for a, v in VARIANTS for p in ("fp32", "bf16")]
 
 
-def _spec(algo: str, variant: str, seed: int = 0, overrides: tuple[str, ...] = ()) -> RunSpec:
+def _spec(
+    algo: str, variant: str, seed: int = 0, overrides: tuple[str, ...] = (), precision: str | None = None
+) -> RunSpec:
     return RunSpec(
-        algo, variant, "sparse-point-robot", "expert", ("expert", "random"), seed, "smoke", "smoke", overrides=overrides
+        algo,
+        variant,
+        "sparse-point-robot",
+        "expert",
+        ("expert", "random"),
+        seed,
+        "smoke",
+        "smoke",
+        overrides=overrides,
+        precision=precision,
     )
 
 
@@ -31,11 +43,14 @@ def _model(run_dir: Path) -> dict[str, torch.Tensor]:
     return torch.load(run_dir / "checkpoints/last.pt", weights_only=False)["algo"]["model"]
 
 
-@pytest.mark.parametrize(("algo", "variant"), VARIANTS, ids=[f"{a}-{v}" for a, v in VARIANTS])
-def test_contract(algo: str, variant: str, smoke_root: Path, tmp_path: Path, monkeypatch) -> None:
+@pytest.mark.parametrize(("algo", "variant", "precision"), CONTRACT, ids=[f"{a}-{v}-{p}" for a, v, p in CONTRACT])
+def test_contract(algo: str, variant: str, precision: str, smoke_root: Path, tmp_path: Path, monkeypatch) -> None:
     # trains, logs float metrics, evaluates on every test quality
-    report = execute(_spec(algo, variant), tmp_path / "a", smoke_root, resume=False, progress=False)
-    run_a = tmp_path / "a" / f"{algo}-{variant}-sparse-point-robot-expert-s0"
+    spec = _spec(algo, variant, precision=precision)
+    report = execute(spec, tmp_path / "a", smoke_root, resume=False, progress=False)
+    suffix = "" if precision == "fp32" else f"-{precision}"  # the smoke preset's default is fp32
+    run_a = tmp_path / "a" / f"{algo}-{variant}-sparse-point-robot-expert-s0{suffix}"
+    assert report["config"]["config"]["precision"] == precision
     for q in ("expert", "random"):
         res = report["test"][q]
         assert isinstance(res["mean_return"], float) and np.isfinite(res["mean_return"])
@@ -59,28 +74,31 @@ def test_contract(algo: str, variant: str, smoke_root: Path, tmp_path: Path, mon
 
     monkeypatch.setattr(cls, "update", dying_update)
     with pytest.raises(KeyboardInterrupt):
-        execute(_spec(algo, variant), tmp_path / "b", smoke_root, resume=False, progress=False)
+        execute(spec, tmp_path / "b", smoke_root, resume=False, progress=False)
     monkeypatch.setattr(cls, "update", original)
     run_b = tmp_path / "b" / run_a.name
     killed_state = torch.load(run_b / "checkpoints/last.pt", weights_only=False)
     assert killed_state["step"] == 2
-    resumed = execute(_spec(algo, variant), tmp_path / "b", smoke_root, resume=True, progress=False)
+    resumed = execute(spec, tmp_path / "b", smoke_root, resume=True, progress=False)
     a, b = _model(run_a), _model(run_b)
     assert a.keys() == b.keys()
     for k in a:
+        assert not a[k].is_floating_point() or a[k].dtype == torch.float32  # float32 master weights in bf16 too
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
     assert resumed["test"]["expert"]["mean_return"] == report["test"]["expert"]["mean_return"]
     assert (run_b / "progress.csv").read_text().count("\n") == 7
     assert resumed["train_wall_time_s"] >= round(killed_state["wall_time_s"], 1)  # time before the kill counts
 
 
-def test_same_seed_same_metrics_other_seed_differs(smoke_root: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_same_seed_same_metrics_other_seed_differs(precision: str, smoke_root: Path, tmp_path: Path) -> None:
     runs = [
-        execute(_spec("focalpp", "batch-wise", seed), tmp_path / str(i), smoke_root, False, False)
+        execute(_spec("focalpp", "batch-wise", seed, precision=precision), tmp_path / str(i), smoke_root, False, False)
         for i, seed in enumerate([0, 0, 1])
     ]
+    suffix = "" if precision == "fp32" else "-bf16"
     rows = [
-        (tmp_path / str(i) / f"focalpp-batch-wise-sparse-point-robot-expert-s{s}" / "progress.csv").read_text()
+        (tmp_path / str(i) / f"focalpp-batch-wise-sparse-point-robot-expert-s{s}{suffix}" / "progress.csv").read_text()
         for i, s in enumerate([0, 0, 1])
     ]
     strip = [[",".join(c for j, c in enumerate(line.split(",")) if j != 1) for line in r.splitlines()] for r in rows]

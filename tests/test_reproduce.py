@@ -68,7 +68,16 @@ def test_bad_grid_name_suite_and_seeds_are_one_line_errors() -> None:
 # ------------------------------------------------------------------------------------------ aggregation
 
 
-def _rows(label: str, train: str, test: str, values: list[float], update: str = "soft", suite: str = SPR) -> list:
+def _rows(
+    label: str,
+    train: str,
+    test: str,
+    values: list[float],
+    update: str = "soft",
+    suite: str = SPR,
+    precision: str = "fp32",
+    wall_s: float = 10.0,
+) -> list:
     variant = {"FOCAL": "focal"}.get(label, label.removeprefix("FOCAL++ "))
     return [
         {
@@ -78,11 +87,12 @@ def _rows(label: str, train: str, test: str, values: list[float], update: str = 
             "train": train,
             "test": test,
             "update": update,
+            "precision": precision,
             "seed": k,
             "return": v,
             "rms": 1.0 + k,
             "esr": 0.25 * k,
-            "wall_s": 10.0,
+            "wall_s": wall_s,
         }
         for k, v in enumerate(values)
     ]

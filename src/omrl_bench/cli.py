@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from omrl_bench.core.train_config import PRECISIONS
 from omrl_bench.errors import OmrlError
 
 
@@ -115,6 +116,14 @@ def _print_summary(
 @click.option("--preset", default="cpu", show_default=True, help="smoke, cpu or paper")
 @click.option("--data-preset", default=None, help="dataset preset (default: same as --preset)")
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda")
+@click.option("--precision", type=click.Choice(PRECISIONS), default=None, help="default: the preset's")
+@click.option(
+    "--threads",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="torch threads (one is fastest at these sizes on a 2-core machine)",
+)
 @click.option("--set", "overrides", multiple=True, help="override a config key, e.g. ac.actor_lr=3e-4")
 @click.option("--out", default="runs", show_default=True, help="directory of run directories")
 @click.option("--root", default=None, help="Minari dataset root (default: $MINARI_DATASETS_PATH)")
@@ -130,23 +139,38 @@ def run(
     preset: str,
     data_preset: str | None,
     device: str,
+    precision: str | None,
+    threads: int,
     overrides: tuple[str, ...],
     out: str,
     root: str | None,
     resume: bool,
 ) -> None:
     """Train an algorithm on a suite's datasets and evaluate it on the held-out tasks."""
+    import torch
+
     from omrl_bench.bench.run import RunSpec, execute
 
+    torch.set_num_threads(threads)
     qualities = tuple(q.strip() for q in test_quality.split(",") if q.strip())
     spec = RunSpec(
-        algo, variant, suite, train_quality, qualities, seed, preset, data_preset or preset, device, overrides
+        algo,
+        variant,
+        suite,
+        train_quality,
+        qualities,
+        seed,
+        preset,
+        data_preset or preset,
+        device,
+        overrides,
+        precision=precision,
     )
     report = execute(spec, Path(out), _root(root) if root else None, resume, progress=sys.stderr.isatty())
     cfg = report["config"]
     click.echo(
-        f"{algo} [{cfg['variant']}] on {suite}, trained on {train_quality}, seed {seed}, "
-        f"{report['steps']} steps in {report['train_wall_time_s']:.0f} s"
+        f"{algo} [{cfg['variant']}] on {suite}, trained on {train_quality}, seed {seed}, {cfg['config']['precision']}, "
+        f"{report['steps']} steps in {report['train_wall_time_s']:.0f} s ({threads} torch thread(s))"
     )
     click.echo(f"{'test quality':<14}{'mean return':>12}{'dense':>10}{'sparse':>10}")
     for q, res in report["test"].items():
@@ -167,6 +191,7 @@ def run(
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1), help="runs at a time (local)")
 @click.option("--ray-address", default=None, help="join this Ray cluster (with --executor ray)")
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda")
+@click.option("--precision", type=click.Choice(PRECISIONS), default=None, help="default: the preset's")
 @click.option("--out", default=None, help="directory of run directories (default: runs/PRESET)")
 @click.option("--report", default=None, help="where tables and figures go (default: OUT/report)")
 @click.option("--root", default=None, help="Minari dataset root (default: $MINARI_DATASETS_PATH)")
@@ -181,12 +206,13 @@ def reproduce(
     workers: int,
     ray_address: str | None,
     device: str,
+    precision: str | None,
     out: str | None,
     report: str | None,
     root: str | None,
     no_run: bool,
 ) -> None:
-    """Run a paper grid (returns, distribution-shift, momentum, embeddings, figures) and write its results."""
+    """Run a grid (returns, distribution-shift, momentum, embeddings, figures, precision) and write its results."""
     from omrl_bench.bench.grids import parse_suites
     from omrl_bench.bench.reproduce import default_report
     from omrl_bench.bench.reproduce import reproduce as run_grid
@@ -224,6 +250,7 @@ def reproduce(
         lambda: make_executor(executor, workers, ray_address, gpus_per_task=1.0 if device.startswith("cuda") else 0.0),
         run=not no_run,
         device=device,
+        precision=precision,
         on_plan=on_plan,
         on_done=on_done,
     )

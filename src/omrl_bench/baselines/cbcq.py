@@ -86,20 +86,21 @@ class ContextualBCQ(OfflineMetaAlgorithm):
     def update(self, buffers: TaskBuffers) -> dict[str, float]:
         cfg = self.cfg
         self.train()
-        tasks = sample_tasks(buffers.n_tasks, cfg.meta_batch, cfg.meta_batch > buffers.n_tasks, self.generator)
-        mu, var = self.encoder.posterior(buffers.sample_context(tasks, cfg.context_size, self.generator))
-        noise = torch.randn(mu.shape, generator=self.generator, device=mu.device, dtype=mu.dtype)
-        z = mu + var.sqrt() * noise
-        kl = losses.kl_to_standard_normal(mu, var).mean()
+        with self.autocast():
+            tasks = sample_tasks(buffers.n_tasks, cfg.meta_batch, cfg.meta_batch > buffers.n_tasks, self.generator)
+            mu, var = self.encoder.posterior(buffers.sample_context(tasks, cfg.context_size, self.generator))
+            noise = torch.randn(mu.shape, generator=self.generator, device=mu.device, dtype=mu.dtype)
+            z = mu + var.sqrt() * noise
+            kl = losses.kl_to_standard_normal(mu, var).mean()
 
-        batch = buffers.sample_batch(tasks, cfg.batch_size, self.generator)
-        b = batch.rewards.shape[1]
-        zb = z[:, None, :].expand(-1, b, -1)  # the critic and VAE losses reach the encoder through z
-        cond = torch.cat([batch.observations, zb], -1)
-        next_cond = torch.cat([batch.next_observations, zb.detach()], -1)
-        vae_loss, qf_loss, actor_loss, q_mean = self.bcq.losses(
-            cond, batch.actions, batch.rewards, next_cond, batch.terminals, self.generator
-        )
+            batch = buffers.sample_batch(tasks, cfg.batch_size, self.generator)
+            b = batch.rewards.shape[1]
+            zb = z[:, None, :].expand(-1, b, -1)  # the critic and VAE losses reach the encoder through z
+            cond = torch.cat([batch.observations, zb], -1)
+            next_cond = torch.cat([batch.next_observations, zb.detach()], -1)
+            vae_loss, qf_loss, actor_loss, q_mean = self.bcq.losses(
+                cond, batch.actions, batch.rewards, next_cond, batch.terminals, self.generator
+            )
         opts = list(self.optimizers().values())
         for opt in opts:
             opt.zero_grad(set_to_none=True)
@@ -118,7 +119,8 @@ class ContextualBCQ(OfflineMetaAlgorithm):
     @torch.no_grad()
     def act(self, obs: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """The best of ``n`` perturbed VAE actions by Q1, with the VAE latents fixed at construction."""
-        return self.bcq.act(torch.cat([obs.to(self.device), z], -1), self.act_latents)
+        with self.autocast():
+            return self.bcq.act(torch.cat([obs.to(self.device), z], -1), self.act_latents).float()
 
 
 def make(

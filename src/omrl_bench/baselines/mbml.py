@@ -154,10 +154,11 @@ class MBML(OfflineMetaAlgorithm):
     # ----- stage 1: one BCQ per task -----
     def _teacher_step(self, buffers: TaskBuffers) -> dict[str, float]:
         tasks = torch.arange(self.n_tasks, device=self.device)
-        b = buffers.sample_batch(tasks, self.cfg.mbml.teacher_batch, self.generator)
-        vae_loss, qf_loss, actor_loss, q_mean = self.teachers.losses(
-            b.observations, b.actions, b.rewards, b.next_observations, b.terminals, self.generator
-        )
+        with self.autocast():
+            b = buffers.sample_batch(tasks, self.cfg.mbml.teacher_batch, self.generator)
+            vae_loss, qf_loss, actor_loss, q_mean = self.teachers.losses(
+                b.observations, b.actions, b.rewards, b.next_observations, b.terminals, self.generator
+            )
         self._optimise(vae_loss + qf_loss + actor_loss, self.teacher_opt)
         self.teachers.soft_update()
         return {
@@ -174,9 +175,10 @@ class MBML(OfflineMetaAlgorithm):
     def _reward_step(self, buffers: TaskBuffers) -> dict[str, float]:
         k = self.cfg.mbml.ensemble
         tasks = torch.arange(self.n_tasks, device=self.device).repeat_interleave(k)  # own draw per member
-        obs, act, rew, next_obs = buffers.sample_transitions(tasks, self.cfg.mbml.reward_batch, self.generator)
-        pred = self.rewards(self._reward_inputs(obs, act, next_obs)).squeeze(-1)
-        loss = ((pred - rew) ** 2).mean()
+        with self.autocast():
+            obs, act, rew, next_obs = buffers.sample_transitions(tasks, self.cfg.mbml.reward_batch, self.generator)
+            pred = self.rewards(self._reward_inputs(obs, act, next_obs)).squeeze(-1)
+            loss = ((pred - rew) ** 2).mean()
         self._optimise(loss, self.reward_opt)
         return {"train/reward_loss": loss.item()}
 
@@ -194,53 +196,54 @@ class MBML(OfflineMetaAlgorithm):
 
     def _student_step(self, buffers: TaskBuffers) -> dict[str, float]:
         cfg, mb = self.cfg, self.cfg.mbml
-        tasks = sample_tasks(buffers.n_tasks, cfg.meta_batch, cfg.meta_batch > buffers.n_tasks, self.generator)
-        obs, act, rew, next_obs = buffers.sample_transitions(tasks, cfg.context_size, self.generator)
-        relabelled, std = self._relabel(tasks, obs, act, next_obs)
-        keep = std < mb.std_threshold  # (M, N): task i's ensemble agrees on task j's transition
-        own = buffers.make_context(obs, act, rew, next_obs)
-        roll = (obs.roll(-1, 0), act.roll(-1, 0), next_obs.roll(-1, 0))
-        anchor = buffers.make_context(roll[0], roll[1], relabelled, roll[2])
-        negative = own.roll(-1, 0)
+        with self.autocast():
+            tasks = sample_tasks(buffers.n_tasks, cfg.meta_batch, cfg.meta_batch > buffers.n_tasks, self.generator)
+            obs, act, rew, next_obs = buffers.sample_transitions(tasks, cfg.context_size, self.generator)
+            relabelled, std = self._relabel(tasks, obs, act, next_obs)
+            keep = std < mb.std_threshold  # (M, N): task i's ensemble agrees on task j's transition
+            own = buffers.make_context(obs, act, rew, next_obs)
+            roll = (obs.roll(-1, 0), act.roll(-1, 0), next_obs.roll(-1, 0))
+            anchor = buffers.make_context(roll[0], roll[1], relabelled, roll[2])
+            negative = own.roll(-1, 0)
 
-        mu, var = self.encoder.factors(torch.cat([own, anchor, negative]))
-        mu_own, mu_a, mu_n = mu.chunk(3)
-        var_own, var_a, var_n = var.chunk(3)
-        post = {
-            "anchor": losses.product_of_gaussians(mu_a, var_a, keep),
-            "positive": losses.product_of_gaussians(mu_own, var_own, keep),
-            "negative": losses.product_of_gaussians(mu_n, var_n, keep),
-        }
-        valid = keep.any(1)
-        d_pos = losses.kl_diagonal_gaussians(*post["anchor"], *post["positive"])[valid]
-        d_neg = losses.kl_diagonal_gaussians(*post["anchor"], *post["negative"])[valid]
-        triplet = losses.triplet_loss(d_pos, d_neg, mb.margin) if bool(valid.any()) else mu.sum() * 0.0
+            mu, var = self.encoder.factors(torch.cat([own, anchor, negative]))
+            mu_own, mu_a, mu_n = mu.chunk(3)
+            var_own, var_a, var_n = var.chunk(3)
+            post = {
+                "anchor": losses.product_of_gaussians(mu_a, var_a, keep),
+                "positive": losses.product_of_gaussians(mu_own, var_own, keep),
+                "negative": losses.product_of_gaussians(mu_n, var_n, keep),
+            }
+            valid = keep.any(1)
+            d_pos = losses.kl_diagonal_gaussians(*post["anchor"], *post["positive"])[valid]
+            d_neg = losses.kl_diagonal_gaussians(*post["anchor"], *post["negative"])[valid]
+            triplet = losses.triplet_loss(d_pos, d_neg, mb.margin) if bool(valid.any()) else mu.sum() * 0.0
 
-        # z_i from task i's context plus the relabelled transitions its ensemble kept
-        all_keep = torch.cat([torch.ones_like(keep), keep], 1)
-        z_mu, z_var = losses.product_of_gaussians(
-            torch.cat([mu_own, mu_a], 1), torch.cat([var_own, var_a], 1), all_keep
-        )
-        noise = torch.randn(z_mu.shape, generator=self.generator, device=self.device, dtype=z_mu.dtype)
-        z = z_mu + z_var.sqrt() * noise
-        kl = losses.kl_to_standard_normal(z_mu, z_var).mean()
+            # z_i from task i's context plus the relabelled transitions its ensemble kept
+            all_keep = torch.cat([torch.ones_like(keep), keep], 1)
+            z_mu, z_var = losses.product_of_gaussians(
+                torch.cat([mu_own, mu_a], 1), torch.cat([var_own, var_a], 1), all_keep
+            )
+            noise = torch.randn(z_mu.shape, generator=self.generator, device=self.device, dtype=z_mu.dtype)
+            z = z_mu + z_var.sqrt() * noise
+            kl = losses.kl_to_standard_normal(z_mu, z_var).mean()
 
-        b = buffers.sample_batch(tasks, cfg.batch_size, self.generator)
-        with torch.no_grad():  # teacher i's outputs on task i's batch
-            t = self.teachers
-            q_t, _ = functional_call(t.qf, _members(t.qf, tasks), (torch.cat([b.observations, b.actions], -1),))
-            latent = t.vae.sample_latent(b.actions.shape[:-1], self.generator)
-            dec_in = torch.cat([b.observations, latent], -1)
-            cand_t = torch.tanh(functional_call(t.vae.dec, _members(t.vae.dec, tasks), (dec_in,)))  # = decode
-            pert_t = functional_call(t.actor, _members(t.actor, tasks), (b.observations, cand_t))
-        zb = z[:, None, :].expand(-1, b.actions.shape[1], -1)
-        s = self.student
-        q1, q2 = s.qf(torch.cat([b.observations, zb, b.actions], -1))
-        q_loss = ((q1 - q_t) ** 2).mean() + ((q2 - q_t) ** 2).mean()
-        cond = torch.cat([b.observations, zb.detach()], -1)
-        dec_loss = ((s.vae.decode(cond, latent) - cand_t) ** 2).mean()
-        pert_loss = ((s.actor(cond, cand_t) - pert_t) ** 2).mean()
-        loss = triplet + cfg.bcq.kl_weight * kl + q_loss + dec_loss + pert_loss
+            b = buffers.sample_batch(tasks, cfg.batch_size, self.generator)
+            with torch.no_grad():  # teacher i's outputs on task i's batch
+                t = self.teachers
+                q_t, _ = functional_call(t.qf, _members(t.qf, tasks), (torch.cat([b.observations, b.actions], -1),))
+                latent = t.vae.sample_latent(b.actions.shape[:-1], self.generator)
+                dec_in = torch.cat([b.observations, latent], -1)
+                cand_t = torch.tanh(functional_call(t.vae.dec, _members(t.vae.dec, tasks), (dec_in,)))  # = decode
+                pert_t = functional_call(t.actor, _members(t.actor, tasks), (b.observations, cand_t))
+            zb = z[:, None, :].expand(-1, b.actions.shape[1], -1)
+            s = self.student
+            q1, q2 = s.qf(torch.cat([b.observations, zb, b.actions], -1))
+            q_loss = ((q1 - q_t) ** 2).mean() + ((q2 - q_t) ** 2).mean()
+            cond = torch.cat([b.observations, zb.detach()], -1)
+            dec_loss = ((s.vae.decode(cond, latent) - cand_t) ** 2).mean()
+            pert_loss = ((s.actor(cond, cand_t) - pert_t) ** 2).mean()
+            loss = triplet + cfg.bcq.kl_weight * kl + q_loss + dec_loss + pert_loss
         self._optimise(loss, self.encoder_opt, self.student_opt)
         return {
             "train/triplet_loss": triplet.item(),
@@ -254,7 +257,8 @@ class MBML(OfflineMetaAlgorithm):
     @torch.no_grad()
     def act(self, obs: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """The student's best of ``n`` perturbed decoder actions by Q1 (latents fixed at construction)."""
-        return self.student.act(torch.cat([obs.to(self.device), z], -1), self.act_latents)
+        with self.autocast():
+            return self.student.act(torch.cat([obs.to(self.device), z], -1), self.act_latents).float()
 
 
 def make(

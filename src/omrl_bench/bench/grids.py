@@ -8,6 +8,7 @@ needs it and a killed grid resumes where it stopped.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from omrl_bench.datasets.recipe import QUALITIES
 from omrl_bench.envs.suites import SUITES
 from omrl_bench.errors import OmrlError
 
-GRIDS = ("returns", "distribution-shift", "momentum", "embeddings", "figures")
+GRIDS = ("returns", "distribution-shift", "momentum", "embeddings", "figures", "precision")
 FOCALPP_VARIANTS = ("contrastive", "batch-wise", "sequence-wise", "parallel", "series")
 SPR = "sparse-point-robot"
 POINT_ROBOTS = (SPR, "point-robot-wind")
@@ -39,7 +40,9 @@ DEFAULT_SUITES = {
     "momentum": (SPR,),
     "embeddings": (*POINT_ROBOTS, "sparse-ant-fwd-back"),
     "figures": POINT_ROBOTS,
+    "precision": (SPR,),
 }
+PRECISION_PAIR = ("fp32", "bf16")  # the precision grid trains FOCAL_PAIR in both
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,7 @@ class Cell:
     train_quality: str
     seed: int
     hard_update: bool = False  # FOCAL++'s key encoder copied every step instead of the momentum update
+    precision: str | None = None  # fp32 | bf16; None: the preset's
 
     @property
     def label(self) -> str:
@@ -71,6 +75,7 @@ class Cell:
             device,
             overrides,
             "hard" if self.hard_update else "",
+            self.precision,
         )
 
 
@@ -84,16 +89,31 @@ def parse_suites(text: str | None) -> tuple[str, ...] | None:
     return names
 
 
-def expand(name: str, seeds: int, suites: tuple[str, ...] | None = None) -> list[Cell]:
-    """The cells of grid ``name`` over seeds 0..seeds-1 (``suites`` replaces the grid's default suites)."""
+def expand(name: str, seeds: int, suites: tuple[str, ...] | None = None, precision: str | None = None) -> list[Cell]:
+    """The cells of grid ``name`` over seeds 0..seeds-1 (``suites`` replaces the grid's default suites;
+    ``precision`` the preset's, except in the precision grid, which trains both)."""
     if name not in GRIDS:
         raise OmrlError(f"unknown grid {name!r}; choose one of: {', '.join(GRIDS)}")
     if seeds < 1:
         raise OmrlError("--seeds must be at least 1")
     chosen = suites or DEFAULT_SUITES[name]
-    if name in ("distribution-shift", "momentum") and len(chosen) != 1:
+    if name in ("distribution-shift", "momentum", "precision") and len(chosen) != 1:
         raise OmrlError(f"grid {name} compares runs on one suite; give one with --suites")
     seed_list = range(seeds)
+    if name == "precision":
+        if precision is not None:
+            raise OmrlError("the precision grid trains both fp32 and bf16; drop --precision")
+        return [
+            Cell(a, v, s, "expert", k, precision=p)
+            for s in chosen
+            for a, v in FOCAL_PAIR
+            for p in PRECISION_PAIR
+            for k in seed_list
+        ]
+    return [dataclasses.replace(c, precision=precision) for c in _expand_paper_grid(name, chosen, seed_list)]
+
+
+def _expand_paper_grid(name: str, chosen: tuple[str, ...], seed_list: range) -> list[Cell]:
     if name == "returns":
         return [Cell(a, v, s, "expert", k) for s in chosen for a, v in RETURNS_ALGOS for k in seed_list]
     if name == "distribution-shift":
@@ -129,8 +149,10 @@ UNUSED_KEYS = {
 
 
 def _comparable(config: dict[str, Any]) -> Any:
-    """``config`` as JSON would return it, without the keys its algorithm does not read."""
-    out = json.loads(json.dumps(config))
+    """``config`` as JSON would return it, in today's shape, without the keys its algorithm does not read."""
+    from omrl_bench.core.trainer import migrate_config
+
+    out = json.loads(json.dumps(migrate_config(config)))
     for key in UNUSED_KEYS.get(out.get("algo"), ()):
         *parents, last = key.split(".")
         node = out["config"]

@@ -22,6 +22,7 @@ TITLES = {
     "momentum": "Soft (momentum 0.9) vs hard key-encoder update on Sparse-Point-Robot (paper Table 4)",
     "embeddings": "Embedding statistics of the test tasks (paper Table 2/6)",
     "figures": "Figures (paper Figures 5 to 8)",
+    "precision": "Learning parity of bf16 mixed precision against fp32 on Sparse-Point-Robot (not in the paper)",
 }
 NOTES = {
     "returns": "Trained on expert data, tested with expert context on the held-out tasks. The paper gives no "
@@ -33,6 +34,14 @@ NOTES = {
     "embeddings": "RMS and ESR of the per-task mean embeddings of the test tasks (expert data and context; "
     "REFERENCE section 6). FOCAL++ is the batch-wise variant. The paper's Table 6 lists other wind values "
     "(FOCAL 0.907 / 0.203, FOCAL++ 1.060 / 0.254).",
+    "precision": "Trained on expert data, tested with expert context. The same seeds in fp32 and in bf16; "
+    "the fp32 runs are the returns grid's. Parity: the bf16 mean lies inside the fp32 runs' 95% bootstrap "
+    "interval or within 0.2 of their mean. Wall time: training only, two runs sharing the machine's two cores.",
+}
+PRECISION_NAMES = {
+    "fp32": "fp32 (float32 throughout)",
+    "bf16": "bf16 (bfloat16 autocast of the forward passes; float32 weights, optimiser state, output layers and "
+    "losses)",
 }
 
 
@@ -50,12 +59,21 @@ def default_report(out: Path) -> Path:
 
 
 def command_line(
-    name: str, preset: str, seeds: int, suites: tuple[str, ...] | None, device: str, out: Path, report: Path
+    name: str,
+    preset: str,
+    seeds: int,
+    suites: tuple[str, ...] | None,
+    device: str,
+    out: Path,
+    report: Path,
+    precision: str | None = None,
 ) -> str:
     """The command that rewrites this table: ``--out`` holds the run records read, ``--report`` the output."""
     parts = ["omrl-bench reproduce", name, f"--preset {preset}", f"--seeds {seeds}"]
     if suites:
         parts.append(f"--suites {','.join(suites)}")
+    if precision:
+        parts.append(f"--precision {precision}")
     if device != "cpu":
         parts.append(f"--device {device}")
     parts.append(f"--out {out.as_posix()}")
@@ -68,9 +86,11 @@ def provenance(name: str, command: str, preset: str, seeds: int, planned: list[g
     """The Markdown header every result file carries."""
     import json
 
+    from omrl_bench.bench.run import run_config
     from omrl_bench.datasets.pipeline import package_versions
 
     done = grids.finished(planned)
+    precisions = sorted({run_config(p.spec)[1].precision for p in planned}, key=grids.PRECISION_PAIR.index)
     run_wall = sum(json.loads((p.run_dir / "final.json").read_text())["train_wall_time_s"] for p in done)
     versions = package_versions()
     import matplotlib
@@ -83,6 +103,7 @@ def provenance(name: str, command: str, preset: str, seeds: int, planned: list[g
         f"- Command: `{command}`",
         f"- Preset: `{preset}` (training and datasets); seeds 0 to {seeds - 1}; "
         f"{len(done)} of {len(planned)} training runs finished.",
+        "- Precision: " + " and ".join(PRECISION_NAMES[p] for p in precisions) + ".",
         f"- Compute: {run_wall / 3600:.2f} h of training wall time summed over the finished runs; "
         f"this invocation took {wall_s / 60:.1f} min.",
         "- Packages: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
@@ -106,6 +127,7 @@ def reproduce(
     executor_factory: Callable[[], Any],
     run: bool = True,
     device: str = "cpu",
+    precision: str | None = None,
     on_plan: Callable[[list[grids.Planned]], None] = lambda _p: None,
     on_done: Callable[[dict[str, Any]], None] = lambda _r: None,
 ) -> ReproduceResult:
@@ -118,7 +140,7 @@ def reproduce(
 
         if not torch.cuda.is_available():
             raise OmrlError("--device cuda requested but no CUDA device is available")
-    cells = grids.expand(name, seeds, suites)
+    cells = grids.expand(name, seeds, suites, precision)
     planned = grids.plan(cells, preset, device, out)
     on_plan(planned)
     failures: list[dict[str, Any]] = []
@@ -126,13 +148,13 @@ def reproduce(
         failures = grids.execute_plan(planned, preset, out, root, executor_factory(), on_done)
         planned = grids.plan(cells, preset, device, out)
     chosen = suites or grids.DEFAULT_SUITES[name]
-    command = command_line(name, preset, seeds, suites, device, out, report)
+    command = command_line(name, preset, seeds, suites, device, out, report, precision)
     if name == "figures":
         figure_dir = report / "figures"
         if run and any(p.cell.suite == grids.SPR for p in planned):  # Figure 6 draws its datasets
             grids.ensure_datasets([grids.SPR], preset, root, executor_factory())
         # learning curves of every algorithm whose returns-grid runs have finished (Figure 8), not only these
-        curves = grids.plan(grids.expand("returns", seeds, tuple(chosen)), preset, device, out)
+        curves = grids.plan(grids.expand("returns", seeds, tuple(chosen), precision), preset, device, out)
         if not grids.finished(planned):
             raise OmrlError(f"no finished runs to draw under {out}; run the figures grid without --no-run first")
         outputs = figures.draw_all(planned, curves, preset, root, figure_dir)

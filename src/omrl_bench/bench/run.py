@@ -39,10 +39,21 @@ class RunSpec:
     device: str = "cpu"
     overrides: tuple[str, ...] = ()
     tag: str = ""  # names a run whose overrides change what it measures (e.g. "hard"), so it gets its own directory
+    precision: str | None = None  # fp32 | bf16; None: the preset's
+
+    def all_overrides(self) -> list[str]:
+        """The ``--set`` overrides with ``--precision`` last (it wins over a ``--set precision=``)."""
+        return [*self.overrides, *([f"precision={self.precision}"] if self.precision else [])]
 
     def run_name(self, variant: str) -> str:
+        """``algo-variant-suite-quality-sSEED[-tag][-precision]``: the precision only where it is not the preset's."""
         name = f"{self.algo}-{variant}-{self.suite}-{self.train_quality}-s{self.seed}"
-        return f"{name}-{self.tag}" if self.tag else name
+        if self.tag:
+            name = f"{name}-{self.tag}"
+        precision = resolve_config(self.algo, variant, self.suite, self.preset, self.all_overrides())[1].precision
+        if precision != resolve_config(self.algo, variant, self.suite, self.preset)[1].precision:
+            name = f"{name}-{precision}"
+        return name
 
 
 def seed_everything(seed: int) -> None:
@@ -72,7 +83,7 @@ def run_config(spec: RunSpec) -> tuple[str, TrainConfig, dict[str, Any]]:
     for q in (spec.train_quality, *spec.test_qualities):
         if q not in QUALITIES:
             raise OmrlError(f"unknown quality {q!r}; choose from: {', '.join(QUALITIES)}")
-    variant, cfg = resolve_config(spec.algo, spec.variant, spec.suite, spec.preset, list(spec.overrides))
+    variant, cfg = resolve_config(spec.algo, spec.variant, spec.suite, spec.preset, spec.all_overrides())
     config = {
         "algo": spec.algo,
         "variant": variant,

@@ -16,11 +16,20 @@ import numpy as np
 import pandas as pd
 
 from omrl_bench.bench import paper
-from omrl_bench.bench.grids import FOCAL_PAIR, FOCALPP_VARIANTS, LABELS, RETURNS_ALGOS, Planned, finished
+from omrl_bench.bench.grids import (
+    FOCAL_PAIR,
+    FOCALPP_VARIANTS,
+    LABELS,
+    PRECISION_PAIR,
+    RETURNS_ALGOS,
+    Planned,
+    finished,
+)
 from omrl_bench.datasets.recipe import QUALITIES
 from omrl_bench.errors import OmrlError
 
 BOOTSTRAP_SAMPLES = 10_000
+PARITY_MARGIN = 0.2  # bf16 keeps the results: its mean inside the fp32 95% CI or within this of the fp32 mean
 
 
 def bootstrap_ci(values: np.ndarray, samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> tuple[float, float]:
@@ -48,10 +57,13 @@ def summary(values: pd.Series) -> dict[str, float]:
 
 def collect(planned: list[Planned]) -> pd.DataFrame:
     """One row per finished run and test-context quality."""
+    from omrl_bench.core.trainer import migrate_config
+
     rows: list[dict[str, Any]] = []
     for p in finished(planned):
         report = json.loads((p.run_dir / "final.json").read_text())
         emb = report["embeddings"]["test"]
+        precision = migrate_config(report["config"])["config"]["precision"]
         for q, res in report["test"].items():
             rows.append(
                 {
@@ -61,6 +73,7 @@ def collect(planned: list[Planned]) -> pd.DataFrame:
                     "train": p.cell.train_quality,
                     "test": q,
                     "update": "hard" if p.cell.hard_update else "soft",
+                    "precision": precision,
                     "seed": p.cell.seed,
                     "return": res["mean_return"],
                     "rms": emb["rms"],
@@ -68,7 +81,10 @@ def collect(planned: list[Planned]) -> pd.DataFrame:
                     "wall_s": report["train_wall_time_s"],
                 }
             )
-    columns = ["label", "variant", "suite", "train", "test", "update", "seed", "return", "rms", "esr", "wall_s"]
+    columns = [
+        *("label", "variant", "suite", "train", "test", "update", "precision", "seed"),
+        *("return", "rms", "esr", "wall_s"),
+    ]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -165,6 +181,43 @@ def embeddings_table(df: pd.DataFrame, suites: tuple[str, ...]) -> pd.DataFrame:
                 row[f"{metric}_diff"] = s["mean"] - row[f"{metric}_paper"]
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def precision_table(df: pd.DataFrame, suite: str = "sparse-point-robot") -> pd.DataFrame:
+    """bf16 beside fp32 per seed, then a mean row with the fp32 interval and the parity verdict."""
+    rows: list[dict[str, Any]] = []
+    for algo, variant in FOCAL_PAIR:
+        label = LABELS[(algo, variant)]
+        sel = _select(df, suite=suite, label=label, train="expert", test="expert", update="soft")
+        by = {p: sel[sel["precision"] == p].set_index("seed") for p in PRECISION_PAIR}
+        for seed in sorted(set(by["fp32"].index) | set(by["bf16"].index)):
+            row: dict[str, Any] = {"algorithm": label, "seed": str(seed)}
+            for p in PRECISION_PAIR:
+                hit = by[p].loc[seed] if seed in by[p].index else None
+                row[f"{p}_return"] = math.nan if hit is None else float(hit["return"])
+                row[f"{p}_wall_s"] = math.nan if hit is None else float(hit["wall_s"])
+            rows.append(row)
+        mean: dict[str, Any] = {"algorithm": label, "seed": "mean"}
+        for p in PRECISION_PAIR:
+            s = summary(by[p]["return"])
+            mean |= {f"{p}_return": s["mean"], f"{p}_std": s["std"], f"{p}_seeds": s["seeds"]}
+            mean |= {f"{p}_ci_low": s["ci_low"], f"{p}_ci_high": s["ci_high"]}
+            mean[f"{p}_wall_s"] = float(by[p]["wall_s"].mean()) if len(by[p]) else math.nan
+        mean["parity"] = parity(mean)
+        rows.append(mean)
+    table = pd.DataFrame(rows)
+    table["bf16_minus_fp32"] = table["bf16_return"] - table["fp32_return"]
+    table["speedup"] = table["fp32_wall_s"] / table["bf16_wall_s"]
+    return table
+
+
+def parity(mean_row: dict[str, Any]) -> str:
+    """ "yes" when the bf16 mean lies inside the fp32 95% CI or within ``PARITY_MARGIN`` of the fp32 mean."""
+    fp32, bf16 = mean_row["fp32_return"], mean_row["bf16_return"]
+    if math.isnan(fp32) or math.isnan(bf16):
+        return "pending"
+    inside = mean_row["fp32_ci_low"] <= bf16 <= mean_row["fp32_ci_high"]
+    return "yes" if inside or abs(bf16 - fp32) <= PARITY_MARGIN else "no"
 
 
 # ----------------------------------------------------------------------------------------------- Markdown
@@ -304,6 +357,36 @@ def to_markdown(name: str, table: pd.DataFrame, seeds: int) -> str:
             ]
             for x in r
         ]
+    elif name == "precision":
+        header = [
+            "algorithm",
+            "seed",
+            "fp32 return",
+            "bf16 return",
+            "bf16 - fp32",
+            "fp32 95% CI",
+            "parity",
+            "fp32 wall (s)",
+            "bf16 wall (s)",
+            "fp32 / bf16 wall",
+        ]
+        body = []
+        for x in r:
+            is_mean = x["seed"] == "mean"
+            body.append(
+                [
+                    x["algorithm"],
+                    x["seed"],
+                    _mean_std(x["fp32_return"], x["fp32_std"]) if is_mean else _num(x["fp32_return"]),
+                    _mean_std(x["bf16_return"], x["bf16_std"]) if is_mean else _num(x["bf16_return"]),
+                    _num(x["bf16_minus_fp32"]),
+                    _ci(x["fp32_ci_low"], x["fp32_ci_high"]) if is_mean else "-",
+                    x["parity"] if is_mean else "-",
+                    _num(x["fp32_wall_s"], 0),
+                    _num(x["bf16_wall_s"], 0),
+                    _num(x["speedup"]),
+                ]
+            )
     else:
         raise ValueError(name)
     return markdown_table(header, body)
@@ -318,6 +401,8 @@ def build(name: str, df: pd.DataFrame, suites: tuple[str, ...]) -> pd.DataFrame:
         return momentum_table(df, suites[0])
     if name == "embeddings":
         return embeddings_table(df, suites)
+    if name == "precision":
+        return precision_table(df, suites[0])
     raise ValueError(name)
 
 

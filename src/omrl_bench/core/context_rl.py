@@ -125,48 +125,49 @@ class ContextRL(OfflineMetaAlgorithm):
     def update(self, buffers: TaskBuffers) -> dict[str, float]:
         cfg, ac = self.cfg, self.cfg.ac
         self.train()
-        replace = not self.uses_contrastive
-        tasks = sample_tasks(buffers.n_tasks, cfg.meta_batch, replace, self.generator).to(self.device)
-        enc_loss, z, metrics = self.encoder_loss(buffers, tasks)
+        with self.autocast():  # forward passes; the backward below runs outside autocast
+            replace = not self.uses_contrastive
+            tasks = sample_tasks(buffers.n_tasks, cfg.meta_batch, replace, self.generator).to(self.device)
+            enc_loss, z, metrics = self.encoder_loss(buffers, tasks)
 
-        batch = buffers.sample_batch(tasks, cfg.batch_size, self.generator)
-        m, b = batch.rewards.shape
-        zb = z.detach()[:, None, :].expand(m, b, -1).reshape(m * b, -1)
-        obs = batch.observations.reshape(m * b, -1)
-        act = batch.actions.reshape(m * b, -1)
-        next_obs = batch.next_observations.reshape(m * b, -1)
-        rew, term = batch.rewards.reshape(-1), batch.terminals.reshape(-1)
-        s_z = torch.cat([obs, zb], -1)
+            batch = buffers.sample_batch(tasks, cfg.batch_size, self.generator)
+            m, b = batch.rewards.shape
+            zb = z.detach()[:, None, :].expand(m, b, -1).reshape(m * b, -1)
+            obs = batch.observations.reshape(m * b, -1)
+            act = batch.actions.reshape(m * b, -1)
+            next_obs = batch.next_observations.reshape(m * b, -1)
+            rew, term = batch.rewards.reshape(-1), batch.terminals.reshape(-1)
+            s_z = torch.cat([obs, zb], -1)
 
-        new_a, mean, log_std, log_pi, pre = self.policy(s_z, generator=self.generator)
-        q_new = torch.min(*functional_call(self.qf, detached_params(self.qf), (torch.cat([s_z, new_a], -1),)))
-        alpha = float(self.alpha)
+            new_a, mean, log_std, log_pi, pre = self.policy(s_z, generator=self.generator)
+            q_new = torch.min(*functional_call(self.qf, detached_params(self.qf), (torch.cat([s_z, new_a], -1),)))
+            alpha = float(self.alpha)
 
-        div = torch.zeros_like(rew)
-        c_loss = rew.sum() * 0.0
-        if self.critic_c is not None:
-            frozen = detached_params(self.critic_c)
-            logits_p = functional_call(self.critic_c, frozen, (torch.cat([s_z, new_a], -1),)).squeeze(-1)
-            logits_b = functional_call(self.critic_c, frozen, (torch.cat([s_z, act], -1),)).squeeze(-1)
-            div = losses.kl_dual_estimate(logits_p, logits_b)
-            c_loss = self._divergence_critic_loss(s_z, new_a.detach(), act)
+            div = torch.zeros_like(rew)
+            c_loss = rew.sum() * 0.0
+            if self.critic_c is not None:
+                frozen = detached_params(self.critic_c)
+                logits_p = functional_call(self.critic_c, frozen, (torch.cat([s_z, new_a], -1),)).squeeze(-1)
+                logits_b = functional_call(self.critic_c, frozen, (torch.cat([s_z, act], -1),)).squeeze(-1)
+                div = losses.kl_dual_estimate(logits_p, logits_b)
+                c_loss = self._divergence_critic_loss(s_z, new_a.detach(), act)
 
-        with torch.no_grad():
-            next_v = self.target_vf(torch.cat([next_obs, zb], -1)).squeeze(-1)
-            if self.critic_c is not None and ac.value_penalty:
-                next_v = next_v - alpha * div.detach()
-            y = losses.q_target(rew, term, next_v, ac.gamma, ac.reward_scale)
-        q1, q2 = self.qf(torch.cat([s_z, act], -1))
-        qf_loss = ((q1 - y) ** 2).mean() + ((q2 - y) ** 2).mean()
-        v = self.vf(s_z).squeeze(-1)
-        v_target = (q_new - log_pi if ac.max_entropy else q_new).detach()
-        vf_loss = ((v - v_target) ** 2).mean()
-        reg_alpha = alpha if (self.critic_c is not None and ac.policy_regularization) else 0.0
-        pi_loss = losses.policy_loss(log_pi, q_new, div, reg_alpha, ac.max_entropy)
-        pi_loss = pi_loss + ac.policy_mean_reg * mean.pow(2).mean() + ac.policy_std_reg * log_std.pow(2).mean()
-        bc = losses.bc_loss(torch.tanh(mean), act) if ac.bc_weight > 0 else None
-        if bc is not None:  # TD3+BC's balance: the weight is relative to the current mean |Q|
-            pi_loss = pi_loss + ac.bc_weight * q_new.abs().mean().detach() * bc
+            with torch.no_grad():
+                next_v = self.target_vf(torch.cat([next_obs, zb], -1)).squeeze(-1)
+                if self.critic_c is not None and ac.value_penalty:
+                    next_v = next_v - alpha * div.detach()
+                y = losses.q_target(rew, term, next_v, ac.gamma, ac.reward_scale)
+            q1, q2 = self.qf(torch.cat([s_z, act], -1))
+            qf_loss = ((q1 - y) ** 2).mean() + ((q2 - y) ** 2).mean()
+            v = self.vf(s_z).squeeze(-1)
+            v_target = (q_new - log_pi if ac.max_entropy else q_new).detach()
+            vf_loss = ((v - v_target) ** 2).mean()
+            reg_alpha = alpha if (self.critic_c is not None and ac.policy_regularization) else 0.0
+            pi_loss = losses.policy_loss(log_pi, q_new, div, reg_alpha, ac.max_entropy)
+            pi_loss = pi_loss + ac.policy_mean_reg * mean.pow(2).mean() + ac.policy_std_reg * log_std.pow(2).mean()
+            bc = losses.bc_loss(torch.tanh(mean), act) if ac.bc_weight > 0 else None
+            if bc is not None:  # TD3+BC's balance: the weight is relative to the current mean |Q|
+                pi_loss = pi_loss + ac.bc_weight * q_new.abs().mean().detach() * bc
 
         opts = list(self.optimizers().values())
         for opt in opts:
@@ -216,7 +217,8 @@ class ContextRL(OfflineMetaAlgorithm):
     @torch.no_grad()
     def act(self, obs: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """Deterministic actions tanh(mean) for observations (n, obs_dim) and embeddings (n, latent)."""
-        action, *_ = self.policy(torch.cat([obs.to(self.device), z], -1), deterministic=True)
+        with self.autocast():
+            action, *_ = self.policy(torch.cat([obs.to(self.device), z], -1), deterministic=True)
         return action
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:

@@ -16,6 +16,7 @@ from torch import nn
 
 from omrl_bench.core.losses import product_of_gaussians
 from omrl_bench.core.networks import mlp
+from omrl_bench.core.precision import Float32Linear
 
 ATTENTIONS = ("batch", "sequence", "set", "parallel", "series")
 ENCODER_TYPES = ("mlp", "attention", "probabilistic")
@@ -165,7 +166,7 @@ class AttentionEncoder(nn.Module):
         self.embed = nn.Linear(in_dim, hidden)
         self.blocks = nn.ModuleList(AttentionBlock(attention, hidden, heads, reduction, dropout) for _ in range(blocks))
         self.norm = nn.LayerNorm(hidden)
-        self.head = nn.Linear(hidden, latent_dim)
+        self.head = Float32Linear(hidden, latent_dim)
 
     def forward(self, context: torch.Tensor) -> torch.Tensor:
         x = self.embed(context)

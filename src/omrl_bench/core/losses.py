@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from omrl_bench.core.precision import at_least_float32, float32_region
+
 DIVERGENCE_EPS = 1e-8
 
 
@@ -34,9 +36,12 @@ def dml_loss(
 
 
 def contrastive_loss(z_query: torch.Tensor, z_key: torch.Tensor, temperature: float = 0.5) -> torch.Tensor:
-    """FOCAL++'s matrix-form contrastive loss: InfoNCE over tasks, logits ``zq zk^T / tau``, diagonal targets."""
-    logits = z_query @ z_key.T / temperature
-    return F.cross_entropy(logits, torch.arange(z_query.shape[0], device=z_query.device))
+    """FOCAL++'s matrix-form contrastive loss: InfoNCE over tasks, logits ``zq zk^T / tau``, diagonal targets.
+
+    The logits and the cross-entropy stay float32 even under bf16 autocast."""
+    with float32_region(z_query.device):
+        logits = at_least_float32(z_query) @ at_least_float32(z_key).T / temperature
+        return F.cross_entropy(logits, torch.arange(z_query.shape[0], device=z_query.device))
 
 
 def soft_relu(x: torch.Tensor) -> torch.Tensor:

@@ -7,6 +7,8 @@ import math
 import torch
 from torch import nn
 
+from omrl_bench.core.precision import Float32Linear, float32_region
+
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
 
 
@@ -15,14 +17,22 @@ def detached_params(module: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach() for k, v in module.named_parameters()}
 
 
-def mlp(in_dim: int, out_dim: int, hidden: int, depth: int, activation: type[nn.Module] = nn.ReLU) -> nn.Sequential:
-    """``depth`` hidden layers of width ``hidden``."""
+def mlp(
+    in_dim: int,
+    out_dim: int,
+    hidden: int,
+    depth: int,
+    activation: type[nn.Module] = nn.ReLU,
+    float32_out: bool = True,
+) -> nn.Sequential:
+    """``depth`` hidden layers of width ``hidden``; the output layer stays float32 under bf16 autocast
+    (``float32_out``; off for a trunk whose output is a hidden layer)."""
     layers: list[nn.Module] = []
     d = in_dim
     for _ in range(depth):
         layers += [nn.Linear(d, hidden), activation()]
         d = hidden
-    layers.append(nn.Linear(d, out_dim))
+    layers.append(Float32Linear(d, out_dim) if float32_out else nn.Linear(d, out_dim))
     return nn.Sequential(*layers)
 
 
@@ -31,7 +41,7 @@ class BatchedMLP(nn.Module):
 
     Used for per-task models (MBML's teachers and reward ensembles): the task axis is a
     tensor dimension, one batched matmul per layer instead of a Python loop over networks.
-    Initialised like ``nn.Linear``.
+    Initialised like ``nn.Linear``; the output layer stays float32 under bf16 autocast.
     """
 
     def __init__(self, members: int, in_dim: int, out_dim: int, hidden: int, depth: int) -> None:
@@ -50,9 +60,11 @@ class BatchedMLP(nn.Module):
         for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
             if members is not None:
                 w, b = w[members], b[members]
-            x = torch.baddbmm(b, x, w)
             if i < last:
-                x = torch.relu(x)
+                x = torch.relu(torch.baddbmm(b, x, w))
+            else:
+                with float32_region(x.device):
+                    x = torch.baddbmm(b, x.float(), w)
         return x
 
 
@@ -80,10 +92,10 @@ class TanhGaussianPolicy(nn.Module):
 
     def __init__(self, in_dim: int, action_dim: int, hidden: int, depth: int) -> None:
         super().__init__()
-        self.trunk = mlp(in_dim, hidden, hidden, depth - 1)
+        self.trunk = mlp(in_dim, hidden, hidden, depth - 1, float32_out=False)
         self.act = nn.ReLU()
-        self.mean = nn.Linear(hidden, action_dim)
-        self.log_std = nn.Linear(hidden, action_dim)
+        self.mean = Float32Linear(hidden, action_dim)  # log-probabilities are computed in float32
+        self.log_std = Float32Linear(hidden, action_dim)
 
     def forward(
         self, x: torch.Tensor, deterministic: bool = False, generator: torch.Generator | None = None

@@ -15,6 +15,8 @@ from typing import Any
 from omrl_bench.config import apply_overrides, from_dict, load_yaml
 from omrl_bench.errors import OmrlError
 
+PRECISIONS = ("fp32", "bf16")  # core/precision.py says what each keeps in float32
+
 
 @dataclass(frozen=True)
 class EncoderConfig:
@@ -116,6 +118,7 @@ class TrainConfig:
     eval_context_size: int = 400
     eval_episodes: int = 3
     embedding_draws: int = 8  # context draws averaged per task for embedding statistics
+    precision: str = "fp32"  # fp32 | bf16 (bfloat16 autocast of the forward passes; core/precision.py)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     task_loss: TaskLossConfig = field(default_factory=TaskLossConfig)
     ac: ActorCriticConfig = field(default_factory=ActorCriticConfig)
@@ -181,6 +184,8 @@ def _validate(cfg: TrainConfig) -> None:
         raise OmrlError(f"encoder.type must be one of {', '.join(ENCODER_TYPES)}, got {cfg.encoder.type!r}")
     if cfg.encoder.attention not in ATTENTIONS:
         raise OmrlError(f"encoder.attention must be one of {', '.join(ATTENTIONS)}, got {cfg.encoder.attention!r}")
+    if cfg.precision not in PRECISIONS:
+        raise OmrlError(f"precision must be one of {', '.join(PRECISIONS)}, got {cfg.precision!r}")
     if cfg.task_loss.loss not in ("dml", "contrastive", "both"):
         raise OmrlError(f"task_loss.loss must be dml, contrastive or both, got {cfg.task_loss.loss!r}")
     if min(cfg.steps, cfg.eval_every, cfg.checkpoint_every, cfg.meta_batch, cfg.batch_size, cfg.context_size) <= 0:

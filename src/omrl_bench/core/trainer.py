@@ -135,7 +135,18 @@ def run_training(
 def same_config(run_dir: Path, config: dict[str, Any]) -> bool:
     """Whether the run in ``run_dir`` was started with exactly ``config`` (the condition for resuming it)."""
     path = run_dir / "config.yaml"
-    return path.exists() and yaml.safe_load(path.read_text()) == config
+    return path.exists() and migrate_config(yaml.safe_load(path.read_text())) == migrate_config(config)
+
+
+# Keys added to the training config after runs were saved, with the value those runs had.
+ADDED_KEYS = {"precision": "fp32"}  # 2026-12-01: every earlier run trained in float32
+
+
+def migrate_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A saved run config in today's shape: keys added since it was saved get the value its run used."""
+    if not isinstance(config, dict) or not isinstance(config.get("config"), dict):
+        return config
+    return {**config, "config": {**ADDED_KEYS, **config["config"]}}
 
 
 def _json_default(obj: Any) -> Any:

@@ -1,0 +1,161 @@
+"""bf16 mixed precision: what stays float32, run names and configs, the parity rule, old run records."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from click.testing import CliRunner
+
+from omrl_bench.bench import grids, tables
+from omrl_bench.bench.run import RunSpec, run_config
+from omrl_bench.cli import main
+from omrl_bench.core.buffers import TaskBuffers
+from omrl_bench.core.context_rl import ContextRL
+from omrl_bench.core.losses import contrastive_loss
+from omrl_bench.core.networks import BatchedMLP, TanhGaussianPolicy, mlp
+from omrl_bench.core.precision import autocast
+from omrl_bench.core.train_config import resolve_config
+from omrl_bench.core.trainer import migrate_config
+from omrl_bench.datasets.loader import TaskData
+from omrl_bench.errors import OmrlError
+
+CPU = torch.device("cpu")
+BF16 = torch.bfloat16
+
+
+def _buffers(n_tasks: int = 4, size: int = 64) -> TaskBuffers:
+    rng = np.random.default_rng(0)
+    tasks = [
+        TaskData(
+            t,
+            {},
+            rng.normal(size=(size, 2)),
+            rng.uniform(-1, 1, (size, 2)),
+            rng.normal(size=size),
+            rng.normal(size=size),
+            rng.normal(size=(size, 2)),
+            np.zeros(size, bool),
+        )
+        for t in range(n_tasks)
+    ]
+    return TaskBuffers(tasks, sparse_context=True, next_obs_in_context=False)
+
+
+def test_hidden_layers_run_in_bf16_and_outputs_stay_float32() -> None:
+    torch.manual_seed(0)
+    net, batched, policy = mlp(6, 1, 32, 2), BatchedMLP(3, 6, 1, 32, 2), TanhGaussianPolicy(6, 2, 32, 3)
+    hidden_dtypes = []
+    net[0].register_forward_hook(lambda _m, _i, out: hidden_dtypes.append(out.dtype))
+    x = torch.randn(5, 6)
+    with autocast(CPU, "bf16"):
+        q = net(x)
+        qb = batched(x.expand(3, 5, 6))
+        action, mean, log_std, log_pi, _ = policy(x, generator=torch.Generator().manual_seed(0))
+        logits_loss = contrastive_loss(torch.randn(4, 5), torch.randn(4, 5))
+    assert hidden_dtypes == [BF16]  # the hidden matmul is lowered ...
+    for out in (q, qb, action, mean, log_std, log_pi, logits_loss):  # ... what comes out of a network is not
+        assert out.dtype == torch.float32
+    with autocast(CPU, "fp32"):
+        assert net(x).dtype == torch.float32
+        assert net[0](x).dtype == torch.float32
+
+
+def test_bf16_update_keeps_float32_weights_and_optimiser_state_and_changes_results() -> None:
+    buffers = _buffers()
+    metrics = {}
+    for precision in ("fp32", "bf16"):
+        _, cfg = resolve_config("focalpp", "batch-wise", "sparse-point-robot", "smoke", [f"precision={precision}"])
+        algo = ContextRL(cfg, 2, 2, buffers.context_dim, seed=0)
+        for _ in range(3):
+            metrics[precision] = algo.update(buffers)
+        assert all(isinstance(v, float) and math.isfinite(v) for v in metrics[precision].values())
+        assert all(p.dtype == torch.float32 for p in algo.parameters())
+        for opt in algo.optimizers().values():
+            for state in opt.state.values():
+                assert all(v.dtype == torch.float32 for k, v in state.items() if k != "step")
+        z = algo.infer_z(buffers.sample_context(torch.arange(4), 8, torch.Generator().manual_seed(0)))
+        assert z.dtype == torch.float32 and algo.act(buffers.obs[:, 0], z).dtype == torch.float32
+    assert metrics["fp32"]["train/qf_loss"] != metrics["bf16"]["train/qf_loss"]  # bf16 is not a no-op
+    # and it is close: the same seed gives the same first steps up to bfloat16 rounding
+    assert metrics["bf16"]["train/log_pi"] == pytest.approx(metrics["fp32"]["train/log_pi"], rel=0.05)
+
+
+def test_precision_in_config_and_in_the_run_name_only_when_not_the_presets() -> None:
+    base = RunSpec("focal", None, "sparse-point-robot", "expert", ("expert",), 0, "cpu", "cpu")
+    variant, cfg, config = run_config(base)
+    assert cfg.precision == "fp32" and config["config"]["precision"] == "fp32"
+    assert base.run_name(variant) == "focal-focal-sparse-point-robot-expert-s0"
+    explicit = RunSpec("focal", None, "sparse-point-robot", "expert", ("expert",), 0, "cpu", "cpu", precision="fp32")
+    assert explicit.run_name(variant) == base.run_name(variant)  # the preset's own precision adds nothing
+    bf16 = RunSpec("focal", None, "sparse-point-robot", "expert", ("expert",), 0, "cpu", "cpu", precision="bf16")
+    assert run_config(bf16)[2]["config"]["precision"] == "bf16"
+    assert bf16.run_name(variant) == "focal-focal-sparse-point-robot-expert-s0-bf16"
+    by_set = RunSpec(
+        "focal", None, "sparse-point-robot", "expert", ("expert",), 0, "cpu", "cpu", overrides=("precision=bf16",)
+    )
+    assert by_set.run_name(variant) == bf16.run_name(variant)
+    hard = grids.Cell("focalpp", "batch-wise", "sparse-point-robot", "expert", 1, True, "bf16").spec("cpu", "cpu")
+    assert hard.run_name("batch-wise") == "focalpp-batch-wise-sparse-point-robot-expert-s1-hard-bf16"
+    with pytest.raises(OmrlError, match="precision must be one of fp32, bf16"):
+        resolve_config("focal", None, "sparse-point-robot", "cpu", ["precision=fp16"])
+
+
+def test_precision_grid_pairs_the_returns_runs_with_bf16_runs() -> None:
+    cells = grids.expand("precision", 3)
+    assert len(cells) == 2 * 2 * 3 and {c.precision for c in cells} == {"fp32", "bf16"}
+    names = {c.spec("cpu", "cpu").run_name(c.variant) for c in cells if c.precision == "fp32"}
+    returns = {c.spec("cpu", "cpu").run_name(c.variant) for c in grids.expand("returns", 3)}
+    assert names <= returns  # the fp32 half is the returns grid's runs: trained once
+    assert all(c.spec("cpu", "cpu").run_name(c.variant).endswith("-bf16") for c in cells if c.precision == "bf16")
+    assert {c.precision for c in grids.expand("momentum", 1, precision="bf16")} == {"bf16"}
+    with pytest.raises(OmrlError, match="trains both"):
+        grids.expand("precision", 3, precision="bf16")
+
+
+def test_parity_rule_and_precision_table() -> None:
+    from tests.test_reproduce import _rows
+
+    fp32 = [12.0, 12.4, 12.2]
+    df = pd.DataFrame(
+        _rows("FOCAL", "expert", "expert", fp32, wall_s=600.0)
+        + _rows("FOCAL", "expert", "expert", [11.0, 11.2, 11.1], precision="bf16", wall_s=300.0)
+        + _rows("FOCAL++ batch-wise", "expert", "expert", fp32)
+        + _rows("FOCAL++ batch-wise", "expert", "expert", [12.3, 12.1, 12.5], precision="bf16")
+    )
+    table = tables.precision_table(df).set_index(["algorithm", "seed"])
+    focal = table.loc[("FOCAL", "mean")]
+    assert focal["fp32_return"] == pytest.approx(12.2) and focal["bf16_return"] == pytest.approx(11.1)
+    assert focal["parity"] == "no" and focal["speedup"] == pytest.approx(2.0)
+    assert table.loc[("FOCAL", "1"), "bf16_minus_fp32"] == pytest.approx(11.2 - 12.4)
+    assert table.loc[("FOCAL++ batch-wise", "mean"), "parity"] == "yes"
+    row = {"fp32_return": 12.2, "fp32_ci_low": 12.0, "fp32_ci_high": 12.4}
+    assert tables.parity(row | {"bf16_return": 11.95}) == "no"  # outside the interval and 0.25 below
+    assert tables.parity(row | {"bf16_return": 12.01}) == "yes"  # inside the interval
+    narrow = row | {"fp32_ci_low": 12.19, "fp32_ci_high": 12.21}
+    assert tables.parity(narrow | {"bf16_return": 12.0}) == "yes"  # outside, but within 0.2 of the mean
+    assert tables.parity(row | {"bf16_return": math.nan}) == "pending"
+    md = tables.to_markdown("precision", tables.precision_table(df), 3)
+    assert "| FOCAL | mean | 12.20 (0.20) | 11.10 (0.10) | -1.10 |" in md
+
+
+def test_records_saved_before_precision_existed_are_fp32_runs() -> None:
+    _, _, config = run_config(RunSpec("focal", None, "sparse-point-robot", "expert", ("expert",), 0, "cpu", "cpu"))
+    old = {**config, "config": {k: v for k, v in config["config"].items() if k != "precision"}}
+    assert migrate_config(old) == config
+    bf16 = RunSpec("focal", None, "sparse-point-robot", "expert", ("expert",), 0, "cpu", "cpu", precision="bf16")
+    assert migrate_config(old) != run_config(bf16)[2]
+
+
+def test_cli_precision_and_threads(smoke_root, tmp_path) -> None:
+    args = ["run", "--algo", "focal", "--suite", "sparse-point-robot", "--preset", "smoke"]
+    args += ["--root", str(smoke_root), "--out", str(tmp_path)]
+    res = CliRunner().invoke(main, [*args, "--precision", "bf16", "--threads", "1"])
+    assert res.exit_code == 0, res.output
+    assert "bf16" in res.output and "1 torch thread(s)" in res.output and torch.get_num_threads() == 1
+    assert (tmp_path / "focal-focal-sparse-point-robot-expert-s0-bf16" / "final.json").exists()
+    bad = CliRunner().invoke(main, [*args, "--precision", "fp16"])
+    assert bad.exit_code != 0 and "'fp16' is not one of 'fp32', 'bf16'" in bad.output
