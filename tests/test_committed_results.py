@@ -37,7 +37,7 @@ def test_there_is_a_committed_archive() -> None:
 def test_every_finished_record_is_a_grid_run_with_todays_config(archive: Path) -> None:
     preset = archive.parent.name
     runs = sorted(p.parent for p in archive.glob("*/final.json"))  # a run still training has none yet
-    seeds = [int(m.group(1)) for p in runs if (m := re.search(r"-s(\d+)(-hard)?$", p.name))]
+    seeds = [int(m.group(1)) for p in runs if (m := re.search(r"-s(\d+)(-[a-z0-9.]+)*$", p.name))]
     known = _cells_by_name(preset, 1 + max(seeds, default=0))
     unknown = [p.name for p in runs if p.name not in known]
     assert not unknown, f"records that no grid trains: {unknown}"

@@ -111,7 +111,9 @@ def provenance(name: str, command: str, preset: str, seeds: int, planned: list[g
     ]
     if name in NOTES:
         lines.append(f"- {NOTES[name]}")
-    if name != "figures":
+    if name == "precision":
+        lines.append("- Mean rows: mean (sample std) over seeds; the fp32 runs' bootstrap 95% CI of the mean.")
+    elif name != "figures":
         lines.append("- Ours: mean (sample std) over seeds and a bootstrap 95% CI of the mean; paper: mean (std).")
     return "\n".join(lines) + "\n"
 

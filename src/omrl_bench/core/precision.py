@@ -7,8 +7,8 @@ bfloat16 breaks stays in float32 (measured by ``benchmarks/bench_precision.py``,
 - parameters, gradients and optimiser state (autocast casts copies of the float32 master weights);
 - every network's output layer (``Float32Linear`` and the last layer of ``BatchedMLP``): Q and V values,
   the policy's mean and log-std, the divergence critic's logits, the encoders' embeddings, the VAEs' and
-  reward models' outputs. bfloat16 keeps 8 significant bits, so a Q value near 1000 would be rounded by
-  up to 4;
+  reward models' outputs. bfloat16 keeps 8 significant bits, so a Q value near 1000 would be rounded to a
+  multiple of 4;
 - everything computed from those outputs: Q targets, log-probabilities, the KL dual estimate, the DML
   distances and every loss reduction (elementwise ops on float32 tensors stay float32 under autocast);
 - matmuls inside losses, which autocast would otherwise lower: the InfoNCE logits run in ``float32_region``.
