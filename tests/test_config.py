@@ -39,7 +39,7 @@ def test_overrides_and_fingerprint() -> None:
         (["sac.totl_steps=5"], "unknown key 'totl_steps'; allowed keys: .*total_steps"),
         (["n_taks=5"], "unknown key 'n_taks'; allowed keys: .*n_tasks"),
         (["sac.total_steps=abc"], "expected an integer"),
-        (["sac.total_steps=500"], "multiple of sac.checkpoint_every"),
+        (["sac.total_steps=450"], "multiple of sac.checkpoint_every"),
         (["nokey"], "expects key=value"),
     ],
 )

@@ -34,7 +34,7 @@ def test_smoke_generation_publishes_every_dataset(smoke_root: Path) -> None:
         for q in QUALITIES:
             assert (smoke_root / recipe.dataset_id(t, q) / "data" / "main_data.hdf5").exists()
     n, problems = verify_suite("sparse-point-robot", "smoke", smoke_root)
-    assert n == recipe.config.n_tasks * 3 and problems == []
+    assert n == recipe.config.n_tasks * 4 and problems == []
     assert not any(p.name.endswith(".partial") for p in smoke_root.rglob("*"))
     assert len(list_datasets(smoke_root)) == n
 
@@ -118,7 +118,7 @@ def test_kill_9_mid_generation_then_resume_gives_identical_datasets(tmp_path: Pa
     reference = tmp_path / "uninterrupted"
     assert _run_cli(reference, longer).wait() == 0
     expected = _checksums(reference)
-    assert len([k for k in expected if k.endswith(".hdf5")]) == 18
+    assert len([k for k in expected if k.endswith(".hdf5")]) == 6 * 4
 
     root = tmp_path / "killed"
     proc = _run_cli(root, longer)

@@ -84,34 +84,47 @@ def test_bf16_update_keeps_float32_weights_and_optimiser_state_and_changes_resul
     assert metrics["bf16"]["train/log_pi"] == pytest.approx(metrics["fp32"]["train/log_pi"], rel=0.05)
 
 
-def test_precision_in_config_and_in_the_run_name_only_when_not_the_presets() -> None:
-    base = RunSpec("focal", None, "sparse-point-robot", "expert", ("expert",), 0, "cpu", "cpu")
-    variant, cfg, config = run_config(base)
-    assert cfg.precision == "fp32" and config["config"]["precision"] == "fp32"
-    assert base.run_name(variant) == "focal-focal-sparse-point-robot-expert-s0"
-    explicit = RunSpec("focal", None, "sparse-point-robot", "expert", ("expert",), 0, "cpu", "cpu", precision="fp32")
-    assert explicit.run_name(variant) == base.run_name(variant)  # the preset's own precision adds nothing
-    bf16 = RunSpec("focal", None, "sparse-point-robot", "expert", ("expert",), 0, "cpu", "cpu", precision="bf16")
-    assert run_config(bf16)[2]["config"]["precision"] == "bf16"
-    assert bf16.run_name(variant) == "focal-focal-sparse-point-robot-expert-s0-bf16"
-    by_set = RunSpec(
-        "focal", None, "sparse-point-robot", "expert", ("expert",), 0, "cpu", "cpu", overrides=("precision=bf16",)
+def _spec(preset: str, precision: str | None = None, overrides: tuple[str, ...] = ()) -> RunSpec:
+    return RunSpec(
+        "focal",
+        None,
+        "sparse-point-robot",
+        "expert",
+        ("expert",),
+        0,
+        preset,
+        preset,
+        overrides=overrides,
+        precision=precision,
     )
-    assert by_set.run_name(variant) == bf16.run_name(variant)
-    hard = grids.Cell("focalpp", "batch-wise", "sparse-point-robot", "expert", 1, True, "bf16").spec("cpu", "cpu")
-    assert hard.run_name("batch-wise") == "focalpp-batch-wise-sparse-point-robot-expert-s1-hard-bf16"
+
+
+def test_precision_in_config_and_in_the_run_name_only_when_not_the_presets() -> None:
+    name = "focal-focal-sparse-point-robot-expert-s0"
+    # smoke (and paper) train in fp32 by default, cpu in bf16 (the parity table's decision)
+    for preset, default, other in (("smoke", "fp32", "bf16"), ("cpu", "bf16", "fp32")):
+        variant, cfg, config = run_config(_spec(preset))
+        assert cfg.precision == default and config["config"]["precision"] == default
+        assert _spec(preset).run_name(variant) == name
+        assert _spec(preset, default).run_name(variant) == name  # the preset's own precision adds nothing
+        assert run_config(_spec(preset, other))[2]["config"]["precision"] == other
+        assert _spec(preset, other).run_name(variant) == f"{name}-{other}"
+        assert _spec(preset, overrides=(f"precision={other}",)).run_name(variant) == f"{name}-{other}"
+    hard = grids.Cell("focalpp", "batch-wise", "sparse-point-robot", "expert", 1, True, "fp32").spec("cpu", "cpu")
+    assert hard.run_name("batch-wise") == "focalpp-batch-wise-sparse-point-robot-expert-s1-hard-fp32"
+    assert resolve_config("focal", None, "sparse-point-robot", "paper")[1].precision == "fp32"
     with pytest.raises(OmrlError, match="precision must be one of fp32, bf16"):
         resolve_config("focal", None, "sparse-point-robot", "cpu", ["precision=fp16"])
 
 
-def test_precision_grid_pairs_the_returns_runs_with_bf16_runs() -> None:
+def test_precision_grid_pairs_the_returns_runs_with_runs_in_the_other_precision() -> None:
     cells = grids.expand("precision", 3)
     assert len(cells) == 2 * 2 * 3 and {c.precision for c in cells} == {"fp32", "bf16"}
-    names = {c.spec("cpu", "cpu").run_name(c.variant) for c in cells if c.precision == "fp32"}
+    names = {c.spec("cpu", "cpu").run_name(c.variant) for c in cells if c.precision == "bf16"}
     returns = {c.spec("cpu", "cpu").run_name(c.variant) for c in grids.expand("returns", 3)}
-    assert names <= returns  # the fp32 half is the returns grid's runs: trained once
-    assert all(c.spec("cpu", "cpu").run_name(c.variant).endswith("-bf16") for c in cells if c.precision == "bf16")
-    assert {c.precision for c in grids.expand("momentum", 1, precision="bf16")} == {"bf16"}
+    assert names <= returns  # the cpu preset's own precision is the returns grid's runs: trained once
+    assert all(c.spec("cpu", "cpu").run_name(c.variant).endswith("-fp32") for c in cells if c.precision == "fp32")
+    assert {c.precision for c in grids.expand("momentum", 1, precision="fp32")} == {"fp32"}
     with pytest.raises(OmrlError, match="trains both"):
         grids.expand("precision", 3, precision="bf16")
 
@@ -142,12 +155,14 @@ def test_parity_rule_and_precision_table() -> None:
     assert "| FOCAL | mean | 12.20 (0.20) | 11.10 (0.10) | -1.10 |" in md
 
 
-def test_records_saved_before_precision_existed_are_fp32_runs() -> None:
-    _, _, config = run_config(RunSpec("focal", None, "sparse-point-robot", "expert", ("expert",), 0, "cpu", "cpu"))
-    old = {**config, "config": {k: v for k, v in config["config"].items() if k != "precision"}}
-    assert migrate_config(old) == config
-    bf16 = RunSpec("focal", None, "sparse-point-robot", "expert", ("expert",), 0, "cpu", "cpu", precision="bf16")
-    assert migrate_config(old) != run_config(bf16)[2]
+def test_records_saved_before_precision_and_protocol_v1_existed_are_fp32_v0_runs() -> None:
+    _, _, config = run_config(_spec("smoke"))
+    assert config["data_protocol"] == 1 and config["config"]["precision"] == "fp32"
+    old = {k: v for k, v in config.items() if k != "data_protocol"}
+    old["config"] = {k: v for k, v in config["config"].items() if k != "precision"}
+    assert migrate_config(old) == config | {"data_protocol": 0}
+    assert migrate_config(old)["config"] == run_config(_spec("smoke", "fp32"))[2]["config"]
+    assert migrate_config(old)["config"] != run_config(_spec("smoke", "bf16"))[2]["config"]
 
 
 def test_cli_precision_and_threads(smoke_root, tmp_path) -> None:

@@ -29,14 +29,14 @@ def test_ray_executor_matches_local(smoke_root: Path, tmp_path: Path) -> None:
         result = generate(recipe, tmp_path, parse_tasks(None, 4), parse_qualities(None), executor)
     finally:
         ray.shutdown()
-    assert len(result.published) == 12
+    assert len(result.published) == 16
     assert _checksums(tmp_path) == _checksums(smoke_root)
 
 
 def test_minari_alone_loads_dataset_and_recovers_the_task_env(smoke_root: Path) -> None:
     script = (
         "import minari, numpy as np\n"
-        "ds = minari.load_dataset('omrl/sparse-point-robot-smoke/task-03/medium-v0')\n"
+        "ds = minari.load_dataset('omrl/sparse-point-robot-smoke/task-03/medium-v1')\n"
         "ep = next(iter(ds.iterate_episodes()))\n"
         "env = ds.recover_environment()\n"
         "meta = ds.storage.metadata['omrl']\n"

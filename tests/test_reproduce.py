@@ -35,9 +35,9 @@ def test_returns_grid_covers_every_algorithm_variant_suite_and_seed() -> None:
 
 def test_distribution_shift_momentum_and_embedding_grids() -> None:
     shift = grids.expand("distribution-shift", 2)
-    assert len(shift) == 2 * 3 * 2 and {c.suite for c in shift} == {SPR}
+    assert len(shift) == 2 * 4 * 2 and {c.suite for c in shift} == {SPR}
     assert {(c.label, c.train_quality) for c in shift} == {
-        (label, q) for label in ("FOCAL", "FOCAL++ batch-wise") for q in ("expert", "medium", "random")
+        (label, q) for label in ("FOCAL", "FOCAL++ batch-wise") for q in ("expert", "medium", "random", "mixed")
     }
     momentum = grids.expand("momentum", 3)
     assert len(momentum) == 5 * 2 * 3
@@ -48,7 +48,7 @@ def test_distribution_shift_momentum_and_embedding_grids() -> None:
     soft_names = {c.spec("cpu", "cpu").run_name(c.variant) for c in momentum if not c.hard_update}
     assert soft_names <= {c.spec("cpu", "cpu").run_name(c.variant) for c in grids.expand("returns", 3)}
     assert len(grids.expand("embeddings", 1, (SPR,))) == 2
-    assert all(c.spec("cpu", "cpu").test_qualities == ("expert", "medium", "random") for c in shift)
+    assert all(c.spec("cpu", "cpu").test_qualities == ("expert", "medium", "random", "mixed") for c in shift)
 
 
 def test_bad_grid_name_suite_and_seeds_are_one_line_errors() -> None:
@@ -173,21 +173,21 @@ def _grid(name: str, tmp_path: Path, root: Path, done: list[str], **kw):
 def test_a_stopped_grid_resumes_without_rerunning_finished_cells(tmp_path: Path, data_root: Path) -> None:
     first: list[str] = []
     result = _grid("distribution-shift", tmp_path, data_root, first)
-    assert not result.failures and len(first) == 6
+    assert not result.failures and len(first) == 8
     runs = sorted(p.run_dir for p in result.planned)
     stamps = {r: (r / "final.json").stat().st_mtime_ns for r in runs}
     # "kill" the grid: one run lost its report (checkpoint kept), one never started
     (runs[0] / "final.json").unlink()
     shutil.rmtree(runs[1])
     planned = grids.plan(grids.expand("distribution-shift", 1, (SPR,)), "smoke", "cpu", tmp_path / "runs")
-    assert sorted(p.status for p in planned) == ["done"] * 4 + ["new", "partial"]
+    assert sorted(p.status for p in planned) == ["done"] * 6 + ["new", "partial"]
     second: list[str] = []
     result = _grid("distribution-shift", tmp_path, data_root, second)
     assert sorted(second) == sorted([runs[0].name, runs[1].name])
     for r in runs[2:]:
         assert (r / "final.json").stat().st_mtime_ns == stamps[r]  # finished cells untouched
     table = pd.read_csv(tmp_path / "report" / "distribution-shift.csv")
-    assert len(table) == 18 and (table["seeds"] == 1).all() and table["mean"].notna().all()
+    assert len(table) == 2 * 4 * 4 and (table["seeds"] == 1).all() and table["mean"].notna().all()
     # each run's report lands in its (train, test) cell, and the drop is computed from those cells
     focal = json.loads((tmp_path / "runs" / f"focal-focal-{SPR}-expert-s0" / "final.json").read_text())["test"]
     row = table.set_index(["algorithm", "train", "test"]).loc[("FOCAL", "expert", "random")]
@@ -215,7 +215,7 @@ def test_reproduce_cli_generates_data_then_writes_a_table_and_figures(tmp_path: 
     common += ["--out", str(tmp_path / "runs"), "--report", str(tmp_path / "report")]
     res = CliRunner().invoke(main, ["reproduce", "embeddings", *common])
     assert res.exit_code == 0, res.output
-    assert len(list((data_root / "omrl" / "sparse-point-robot-smoke").glob("task-*/*-v0"))) == 4 * 3
+    assert len(list((data_root / "omrl" / "sparse-point-robot-smoke").glob("task-*/*-v1"))) == 4 * 4
     md = (tmp_path / "report" / "embeddings.md").read_text()
     command = f"omrl-bench reproduce embeddings --preset smoke --seeds 1 --suites {SPR} --out {tmp_path / 'runs'}"
     command += f" --report {tmp_path / 'report'}"

@@ -43,7 +43,9 @@ def main() -> None:
 )
 @click.option("--preset", default="cpu", show_default=True, help="smoke, cpu or paper")
 @click.option("--tasks", default=None, help="comma-separated task indices (default: all)")
-@click.option("--qualities", default=None, help="comma-separated subset of expert,medium,random")
+@click.option(
+    "--qualities", default=None, help="comma-separated subset of expert,medium,random,mixed (or add untrained)"
+)
 @click.option("--executor", default="local", show_default=True, help="local or ray")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1))
 @click.option("--ray-address", default=None, help="join this Ray cluster (with --executor ray)")
@@ -63,7 +65,7 @@ def generate_data(
     root: str | None,
     overrides: tuple[str, ...],
 ) -> None:
-    """Train one SAC agent per task and publish expert/medium/random Minari datasets."""
+    """Train one SAC agent per task and publish expert/medium/random/mixed Minari datasets (protocol v1)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from omrl_bench.datasets.pipeline import generate, make_executor, parse_qualities, parse_tasks
@@ -98,12 +100,19 @@ def _print_summary(
         f"{recipe.suite} preset {recipe.preset} seed {recipe.seed}: {len(tasks)} tasks "
         f"({skipped} already published), wall time {wall:.1f} s, root {root}"
     )
-    click.echo(f"{'quality':<8} {'datasets':>8} {'sparse return':>14} {'dense return':>13} {'norm. score':>12}")
+    click.echo(
+        f"{'quality':<10}{'datasets':>8}{'sparse return':>14}{'dense return':>13}{'norm. score':>12}"
+        f"{'checkpoint score min/med/max':>30}{'rewarded (min)':>16}"
+    )
     for r in rows:
+        spread = f"{r['score_min']:.2f} / {r['score_median']:.2f} / {r['score_max']:.2f}"
+        rewarded = f"{100 * r['rewarded_fraction']:.1f}% ({100 * r['rewarded_fraction_min']:.1f}%)"
         click.echo(
-            f"{r['quality']:<8} {r['datasets']:>8} {r['sparse_return']:>14.2f} "
-            f"{r['dense_return']:>13.2f} {r['normalised_score']:>12.2f}"
+            f"{r['quality']:<10}{r['datasets']:>8}{r['sparse_return']:>14.2f}{r['dense_return']:>13.2f}"
+            f"{r['normalised_score']:>12.2f}{spread:>30}{rewarded:>16}"
         )
+    for message in (m for r in rows for m in r["messages"]):
+        click.echo(f"note: {message} (each dataset's card: omrl-bench datasets show ID)", err=True)
 
 
 @main.command("run")
@@ -290,13 +299,44 @@ def datasets_list(root: str | None) -> None:
             )
 
 
+@datasets.command("show")
+@click.argument("dataset_id")
+@click.option("--root", default=None, help="Minari dataset root (default: $MINARI_DATASETS_PATH)")
+@_one_line_errors
+def datasets_show(dataset_id: str, root: str | None) -> None:
+    """Print a dataset's card: rule, checkpoints, achieved score, score curve, rewarded fraction."""
+    from omrl_bench.datasets.loader import show_dataset
+
+    for line in show_dataset(dataset_id, _root(root)):
+        click.echo(line)
+
+
+@datasets.command("plot")
+@click.option("--suite", required=True)
+@click.option("--preset", default="cpu", show_default=True)
+@click.option("--out", default="dataset-plots", show_default=True, help="directory for the PNGs")
+@click.option("--root", default=None, help="Minari dataset root (default: $MINARI_DATASETS_PATH)")
+@_one_line_errors
+def datasets_plot(suite: str, preset: str, out: str, root: str | None) -> None:
+    """PNGs of each quality's episode returns and visited states (the paper's Figure 6)."""
+    from omrl_bench.bench.figures import dataset_returns, state_distribution
+
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for path in (
+        dataset_returns(suite, preset, _root(root), out_dir / f"{suite}-{preset}-returns.png"),
+        state_distribution(suite, preset, _root(root), out_dir / f"{suite}-{preset}-states.png"),
+    ):
+        click.echo(f"wrote {path}")
+
+
 @datasets.command("verify")
 @click.option("--suite", required=True)
 @click.option("--preset", default="cpu", show_default=True)
 @click.option("--root", default=None, help="Minari dataset root (default: $MINARI_DATASETS_PATH)")
 @_one_line_errors
 def datasets_verify(suite: str, preset: str, root: str | None) -> None:
-    """Check spaces, finite values, counts, task metadata and checksums of a suite's datasets."""
+    """Check that every dataset the recipe expects is there, with sound spaces, values, counts and checksums."""
     from omrl_bench.datasets.loader import verify_suite
 
     n, problems = verify_suite(suite, preset, _root(root))

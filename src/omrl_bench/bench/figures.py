@@ -3,7 +3,8 @@
 - learning curves: expert-context test return vs gradient steps, mean and std over seeds (Figure 8);
 - t-SNE of the test-task embeddings, one point per context draw, coloured by task (Figure 5);
 - batch attention weight and reward along one context (Figure 7);
-- visited states of each dataset quality on Sparse-Point-Robot (Figure 6).
+- visited states of each dataset quality on Sparse-Point-Robot (Figure 6);
+- each dataset quality's episode returns (``omrl-bench datasets plot``).
 """
 
 from __future__ import annotations
@@ -113,8 +114,35 @@ def attention(planned: list[Planned], path: Path) -> Path | None:
     return path
 
 
+def dataset_returns(suite: str, preset: str, root: Path, path: Path) -> Path:
+    """Histogram of the reported episode return of every dataset quality, over all tasks of the suite."""
+    from omrl_bench.datasets import load_suite
+    from omrl_bench.envs import get_suite
+
+    reported = get_suite(suite).reported_reward
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for i, q in enumerate(QUALITIES):
+        data = load_suite(suite, q, "all", preset, root)
+        returns = []
+        for t in data.tasks:
+            r = t.sparse_rewards if reported == "sparse_reward" else t.rewards
+            lengths = np.asarray(t.metadata["omrl"]["episode_lengths"])
+            returns.append(np.add.reduceat(r, np.concatenate([[0], np.cumsum(lengths)[:-1]])))
+        ax.hist(np.concatenate(returns), bins=40, histtype="step", color=f"C{i}", label=q, density=True)
+    ax.set_xlabel(f"episode return ({reported.replace('_', ' ')})")
+    ax.set_ylabel("density")
+    ax.legend(fontsize=8)
+    ax.set_title(f"{suite} [{preset}]: episode returns of each quality, all tasks", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def state_distribution(suite: str, preset: str, root: Path, path: Path, tasks: int = 3) -> Path:
-    """Figure 6: positions visited by each dataset quality for a few test tasks, with the goal circles."""
+    """Figure 6: positions visited by each dataset quality for a few test tasks, with the goal circles.
+
+    On the MuJoCo suites the axes are the first two observation dimensions."""
     from omrl_bench.datasets import load_suite
     from omrl_bench.envs.point_robot import GOAL_RADIUS
 

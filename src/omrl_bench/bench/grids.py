@@ -20,7 +20,7 @@ from omrl_bench.datasets.recipe import QUALITIES
 from omrl_bench.envs.suites import SUITES
 from omrl_bench.errors import OmrlError
 
-GRIDS = ("returns", "distribution-shift", "momentum", "embeddings", "figures", "precision")
+GRIDS = ("returns", "distribution-shift", "momentum", "embeddings", "figures", "precision", "training-setting")
 FOCALPP_VARIANTS = ("contrastive", "batch-wise", "sequence-wise", "parallel", "series")
 SPR = "sparse-point-robot"
 POINT_ROBOTS = (SPR, "point-robot-wind")
@@ -41,6 +41,18 @@ DEFAULT_SUITES = {
     "embeddings": (*POINT_ROBOTS, "sparse-ant-fwd-back"),
     "figures": POINT_ROBOTS,
     "precision": (SPR,),
+    "training-setting": (SPR,),
+}
+# The training-setting grid (issue 18): FOCAL, the baseline, on each quality with each way of keeping the
+# policy near the data; the setting with the best mean over the four qualities (each tested with context of
+# its own quality) becomes the cpu preset's for the point robots. Chosen before any run, never tuned on them.
+TRAINING_SETTINGS: dict[str, tuple[str, ...]] = {
+    "bc0": ("ac.bc_weight=0.0", "ac.alpha=0.0", "ac.train_alpha=false"),
+    "bc0.4": ("ac.bc_weight=0.4", "ac.alpha=0.0", "ac.train_alpha=false"),  # TD3+BC's alpha = 2.5
+    "bc1": ("ac.bc_weight=1.0", "ac.alpha=0.0", "ac.train_alpha=false"),
+    # BRAC's adaptive alpha (the paper's MuJoCo mechanism): the divergence critic's KL estimate is held
+    # near a target divergence, so the penalty grows on narrow data and fades where the data covers more
+    "brac": ("ac.bc_weight=0.0", "ac.alpha=10.0", "ac.train_alpha=true", "ac.target_divergence=0.05"),
 }
 PRECISION_PAIR = ("fp32", "bf16")  # the precision grid trains FOCAL_PAIR in both
 
@@ -56,13 +68,16 @@ class Cell:
     seed: int
     hard_update: bool = False  # FOCAL++'s key encoder copied every step instead of the momentum update
     precision: str | None = None  # fp32 | bf16; None: the preset's
+    setting: str = ""  # a TRAINING_SETTINGS name: its overrides, and its name as the run's tag
 
     @property
     def label(self) -> str:
         return LABELS[(self.algo, self.variant)]
 
     def spec(self, preset: str, device: str) -> RunSpec:
-        overrides = ("task_loss.hard_update=true",) if self.hard_update else ()
+        overrides: tuple[str, ...] = ("task_loss.hard_update=true",) if self.hard_update else ()
+        overrides += TRAINING_SETTINGS[self.setting] if self.setting else ()
+        tag = "-".join(t for t in ("hard" if self.hard_update else "", self.setting) if t)
         return RunSpec(
             self.algo,
             self.variant,
@@ -74,7 +89,7 @@ class Cell:
             preset,
             device,
             overrides,
-            "hard" if self.hard_update else "",
+            tag,
             self.precision,
         )
 
@@ -97,7 +112,7 @@ def expand(name: str, seeds: int, suites: tuple[str, ...] | None = None, precisi
     if seeds < 1:
         raise OmrlError("--seeds must be at least 1")
     chosen = suites or DEFAULT_SUITES[name]
-    if name in ("distribution-shift", "momentum", "precision") and len(chosen) != 1:
+    if name in ("distribution-shift", "momentum", "precision", "training-setting") and len(chosen) != 1:
         raise OmrlError(f"grid {name} compares runs on one suite; give one with --suites")
     seed_list = range(seeds)
     if name == "precision":
@@ -108,6 +123,14 @@ def expand(name: str, seeds: int, suites: tuple[str, ...] | None = None, precisi
             for s in chosen
             for a, v in FOCAL_PAIR
             for p in PRECISION_PAIR
+            for k in seed_list
+        ]
+    if name == "training-setting":
+        return [
+            Cell("focal", "focal", s, q, k, precision=precision, setting=setting)
+            for s in chosen
+            for setting in TRAINING_SETTINGS
+            for q in QUALITIES
             for k in seed_list
         ]
     return [dataclasses.replace(c, precision=precision) for c in _expand_paper_grid(name, chosen, seed_list)]
@@ -176,17 +199,20 @@ def _saved_config(final: Path) -> dict[str, Any]:
 
 def plan(cells: list[Cell], preset: str, device: str, out: Path) -> list[Planned]:
     """Resolve every cell's config (bad keys fail here, before any work) and find its finished or partial run."""
-    from omrl_bench.core.trainer import CHECKPOINT, same_config
+    from omrl_bench.core.trainer import CHECKPOINT, migrate_config, same_config
 
-    planned, mismatched = [], []
+    planned, mismatched, old_protocol = [], [], []
     for cell in cells:
         spec = cell.spec(preset, device)
         variant, _, config = run_config(spec)
         run_dir = out / spec.run_name(variant)
         final = run_dir / "final.json"
         if final.exists():
-            if _comparable(_saved_config(final)) != _comparable(config):
+            saved = _saved_config(final)
+            if _comparable(saved) != _comparable(config):
                 mismatched.append(run_dir)
+                if migrate_config(saved)["data_protocol"] != config["data_protocol"]:
+                    old_protocol.append(run_dir)
             status = "done"
         elif (run_dir / CHECKPOINT).exists():
             if not same_config(run_dir, config):  # the trainer would refuse to resume it: say so before any work
@@ -195,6 +221,13 @@ def plan(cells: list[Cell], preset: str, device: str, out: Path) -> list[Planned
         else:
             status = "new"
         planned.append(Planned(cell, spec, run_dir, status))
+    if old_protocol:
+        raise OmrlError(
+            f"{len(old_protocol)} run(s) under {out} were trained on data protocol "
+            f"v{migrate_config(_saved_config(old_protocol[0] / 'final.json'))['data_protocol']} datasets, this "
+            f"grid trains on v{config['data_protocol']} (first: {old_protocol[0].name}); move them away or "
+            "choose another --out"
+        )
     if mismatched:
         raise OmrlError(
             f"{len(mismatched)} run(s) under {out} were made with another config than this grid's "

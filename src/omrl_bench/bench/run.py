@@ -12,7 +12,7 @@ import torch
 
 from omrl_bench.config import to_dict
 from omrl_bench.core.train_config import TrainConfig, resolve_config
-from omrl_bench.datasets.recipe import QUALITIES
+from omrl_bench.datasets.recipe import ALL_QUALITIES, PROTOCOL
 from omrl_bench.errors import OmrlError
 
 
@@ -81,8 +81,8 @@ def run_config(spec: RunSpec) -> tuple[str, TrainConfig, dict[str, Any]]:
     if spec.algo not in ALGORITHMS:
         raise OmrlError(f"unknown algorithm {spec.algo!r}; choose one of: {', '.join(ALGORITHMS)}")
     for q in (spec.train_quality, *spec.test_qualities):
-        if q not in QUALITIES:
-            raise OmrlError(f"unknown quality {q!r}; choose from: {', '.join(QUALITIES)}")
+        if q not in ALL_QUALITIES:
+            raise OmrlError(f"unknown quality {q!r}; choose from: {', '.join(ALL_QUALITIES)}")
     variant, cfg = resolve_config(spec.algo, spec.variant, spec.suite, spec.preset, spec.all_overrides())
     config = {
         "algo": spec.algo,
@@ -93,6 +93,7 @@ def run_config(spec: RunSpec) -> tuple[str, TrainConfig, dict[str, Any]]:
         "seed": spec.seed,
         "preset": spec.preset,
         "data_preset": spec.data_preset,
+        "data_protocol": PROTOCOL,
         "device": spec.device,
         "config": to_dict(cfg),
     }

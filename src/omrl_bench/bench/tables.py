@@ -73,6 +73,7 @@ def collect(planned: list[Planned]) -> pd.DataFrame:
                     "train": p.cell.train_quality,
                     "test": q,
                     "update": "hard" if p.cell.hard_update else "soft",
+                    "setting": p.cell.setting,
                     "precision": precision,
                     "seed": p.cell.seed,
                     "return": res["mean_return"],
@@ -82,7 +83,7 @@ def collect(planned: list[Planned]) -> pd.DataFrame:
                 }
             )
     columns = [
-        *("label", "variant", "suite", "train", "test", "update", "precision", "seed"),
+        *("label", "variant", "suite", "train", "test", "update", "setting", "precision", "seed"),
         *("return", "rms", "esr", "wall_s"),
     ]
     return pd.DataFrame(rows, columns=columns)
@@ -208,6 +209,29 @@ def precision_table(df: pd.DataFrame, suite: str = "sparse-point-robot") -> pd.D
     table = pd.DataFrame(rows)
     table["bf16_minus_fp32"] = table["bf16_return"] - table["fp32_return"]
     table["speedup"] = table["fp32_wall_s"] / table["bf16_wall_s"]
+    return table
+
+
+def training_setting_table(df: pd.DataFrame, suite: str = "sparse-point-robot") -> pd.DataFrame:
+    """FOCAL's return per training setting and quality (context of the same quality), their mean, the choice."""
+    from omrl_bench.bench.grids import TRAINING_SETTINGS
+
+    rows = []
+    for setting in TRAINING_SETTINGS:
+        row: dict[str, Any] = {"setting": setting, "overrides": " ".join(TRAINING_SETTINGS[setting])}
+        for q in QUALITIES:
+            sel = _select(df, suite=suite, label="FOCAL", setting=setting, train=q, test=q)
+            s = summary(sel["return"])
+            row[f"{q}_mean"], row[f"{q}_seeds"] = s["mean"], s["seeds"]
+            row[f"{q}_wall_s"] = float(sel["wall_s"].mean()) if len(sel) else math.nan
+        means = [row[f"{q}_mean"] for q in QUALITIES]
+        row["mean"] = float(np.mean(means)) if not any(math.isnan(m) for m in means) else math.nan
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    complete = table["mean"].notna()
+    table["chosen"] = ""
+    if complete.all():
+        table.loc[table["mean"].idxmax(), "chosen"] = "yes"
     return table
 
 
@@ -357,6 +381,18 @@ def to_markdown(name: str, table: pd.DataFrame, seeds: int) -> str:
             ]
             for x in r
         ]
+    elif name == "training-setting":
+        header = ["setting", "overrides", *(f"{q}" for q in QUALITIES), "mean of the four", "chosen"]
+        body = [
+            [
+                x["setting"],
+                f"`{x['overrides']}`",
+                *(_num(x[f"{q}_mean"]) if x[f"{q}_seeds"] else "pending" for q in QUALITIES),
+                _num(x["mean"]),
+                x["chosen"] or "-",
+            ]
+            for x in r
+        ]
     elif name == "precision":
         header = [
             "algorithm",
@@ -403,6 +439,8 @@ def build(name: str, df: pd.DataFrame, suites: tuple[str, ...]) -> pd.DataFrame:
         return embeddings_table(df, suites)
     if name == "precision":
         return precision_table(df, suites[0])
+    if name == "training-setting":
+        return training_setting_table(df, suites[0])
     raise ValueError(name)
 
 

@@ -138,7 +138,9 @@ def same_config(run_dir: Path, config: dict[str, Any]) -> bool:
     return path.exists() and migrate_config(yaml.safe_load(path.read_text())) == migrate_config(config)
 
 
-# Keys added to the training config after runs were saved, with the value those runs had.
+# Keys added to the run config (ADDED_RUN_KEYS) and to its training config (ADDED_KEYS) after runs were
+# saved, with the value those runs had.
+ADDED_RUN_KEYS = {"data_protocol": 0}  # 2026-12-01: every earlier run trained on protocol v0 datasets
 ADDED_KEYS = {"precision": "fp32"}  # 2026-12-01: every earlier run trained in float32
 
 
@@ -146,7 +148,7 @@ def migrate_config(config: dict[str, Any]) -> dict[str, Any]:
     """A saved run config in today's shape: keys added since it was saved get the value its run used."""
     if not isinstance(config, dict) or not isinstance(config.get("config"), dict):
         return config
-    return {**config, "config": {**ADDED_KEYS, **config["config"]}}
+    return {**ADDED_RUN_KEYS, **config, "config": {**ADDED_KEYS, **config["config"]}}
 
 
 def _json_default(obj: Any) -> Any:

@@ -12,7 +12,7 @@ import numpy as np
 
 from omrl_bench.datasets import storage
 from omrl_bench.datasets.pipeline import default_root
-from omrl_bench.datasets.recipe import QUALITIES
+from omrl_bench.datasets.recipe import ALL_QUALITIES, PROTOCOL, QUALITIES
 from omrl_bench.envs import get_suite
 from omrl_bench.errors import OmrlError
 
@@ -55,6 +55,26 @@ class SuiteData:
 
 def suite_namespace(suite: str, preset: str) -> str:
     return f"omrl/{suite}-{preset}"
+
+
+def dataset_path(root: Path, suite: str, preset: str, task: int, quality: str, version: int = PROTOCOL) -> Path:
+    """The ``data`` directory of one dataset (``.../task-07/expert-v1/data``)."""
+    return root / suite_namespace(suite, preset) / f"task-{task:02d}" / f"{quality}-v{version}" / "data"
+
+
+def older_versions(root: Path, suite: str, preset: str) -> list[int]:
+    """Data protocol versions older than this one with datasets of the suite under ``root``."""
+    ns = root / suite_namespace(suite, preset)
+    return [v for v in range(PROTOCOL) if any(ns.glob(f"task-*/*-v{v}/data"))]
+
+
+def _regenerate_hint(root: Path, suite: str, preset: str) -> str:
+    old = older_versions(root, suite, preset)
+    found = f"only protocol v{old[-1]} datasets (-v{old[-1]}) are there, and " if old else ""
+    return (
+        f"{found}omrl-bench trains on data protocol v{PROTOCOL} (-v{PROTOCOL}); "
+        f"run: omrl-bench generate-data --suite {suite} --preset {preset}"
+    )
 
 
 def read_namespace(root: Path, suite: str, preset: str) -> dict[str, Any]:
@@ -112,19 +132,19 @@ def load_suite(
 ) -> SuiteData:
     """Per-task arrays of one quality of a suite's train or test tasks (or ``all``)."""
     get_suite(suite)
-    if quality not in QUALITIES:
-        raise OmrlError(f"unknown quality {quality!r}; choose from: {', '.join(QUALITIES)}")
+    if quality not in ALL_QUALITIES:
+        raise OmrlError(f"unknown quality {quality!r}; choose from: {', '.join(ALL_QUALITIES)}")
     if split not in ("train", "test", "all"):
         raise OmrlError(f"unknown split {split!r}; choose from: train, test, all")
     base = Path(root) if root is not None else default_root()
     ns = read_namespace(base, suite, preset)
     tasks = sorted(set(ns["split"]["train"]) | set(ns["split"]["test"])) if split == "all" else ns["split"][split]
-    dirs = [base / suite_namespace(suite, preset) / f"task-{t:02d}" / f"{quality}-v0" / "data" for t in tasks]
+    dirs = [dataset_path(base, suite, preset, t, quality) for t in tasks]
     missing = [d for d in dirs if not (d / storage.METADATA_FILE).exists()]
     if missing:
         raise OmrlError(
             f"{len(missing)} of {len(dirs)} {quality} datasets missing, e.g. {missing[0].parent}; "
-            f"run omrl-bench generate-data --suite {suite} --preset {preset}"
+            + _regenerate_hint(base, suite, preset)
         )
     data = load_task_dirs(dirs, workers)
     first = data[0]
@@ -202,27 +222,94 @@ def verify_dataset(data_dir: Path, expected: dict[str, Any] | None = None) -> li
 
 
 def verify_suite(suite: str, preset: str = "cpu", root: Path | None = None) -> tuple[int, list[str]]:
-    """Check every dataset of a suite: spaces, finite values, counts, task metadata, checksums."""
+    """Check every dataset the recipe expects: present, spaces, finite values, counts, task metadata, checksums.
+
+    The expected set is every task of the recipe times the default qualities (plus ``untrained`` where
+    the suite has it); a missing dataset is a problem, named by its id."""
+    from omrl_bench.datasets.recipe import load_recipe
+
     get_suite(suite)
     base = root if root is not None else default_root()
     ns = read_namespace(base, suite, preset)
+    recipe = load_recipe(suite, preset, int(ns.get("recipe", {}).get("seed", 0)))
     n_checked, problems = 0, []
-    for task, kwargs in enumerate(ns["tasks"]):
-        for q in QUALITIES:
-            d = base / suite_namespace(suite, preset) / f"task-{task:02d}" / f"{q}-v0" / "data"
-            if not d.exists():
+    if ns.get("recipe_fingerprint") != recipe.fingerprint:
+        problems.append(f"{suite} [{preset}] under {base} was generated from another recipe than today's")
+    has_untrained = any((base / suite_namespace(suite, preset)).glob(f"task-*/untrained-v{PROTOCOL}/data"))
+    expected = (*QUALITIES, "untrained") if has_untrained else QUALITIES
+    missing = []
+    for task in range(recipe.config.n_tasks):
+        kwargs = ns["tasks"][task] if task < len(ns["tasks"]) else None
+        for q in expected:
+            d = dataset_path(base, suite, preset, task, q)
+            if not (d / storage.METADATA_FILE).exists():
+                missing.append(recipe.dataset_id(task, q))
                 continue
             n_checked += 1
             problems += verify_dataset(
                 d, {"task": task, "quality": q, "task_kwargs": kwargs, "recipe_fingerprint": ns["recipe_fingerprint"]}
             )
-    if n_checked == 0:
-        problems.append(f"no datasets of {suite} preset {preset!r} under {base}")
+    problems += [f"missing: {ds_id}" for ds_id in missing]
+    if missing:
+        problems.append(
+            f"{len(missing)} of {n_checked + len(missing)} expected datasets missing; "
+            + _regenerate_hint(base, suite, preset)
+        )
     return n_checked, problems
 
 
+def card_lines(meta: dict[str, Any]) -> list[str]:
+    """A dataset's card (its ``omrl`` metadata) as lines of text, for ``omrl-bench datasets show``."""
+    o = meta["omrl"]
+    if o.get("protocol", 0) < 1:
+        return [f"{meta['dataset_id']}: a protocol v0 dataset; it has no card (regenerate for protocol v{PROTOCOL})"]
+    steps = ", ".join(f"{s} ({n} ep)" for s, n in zip(o["checkpoint_steps"], o["checkpoint_episodes"], strict=True))
+    curve = "  ".join(f"{c['step']}:{c['normalised_score']:.2f}" for c in o["score_curve"])
+    lines = [
+        meta["dataset_id"],
+        f"  {o['suite']} [{o['preset']}], task {o['task']} ({o['split']}), {o['task_kwargs']}; "
+        f"protocol v{o['protocol']}",
+        f"  quality: {o['quality']}: {o['rule']}",
+        f"  checkpoint step(s): {steps}",
+        f"  achieved normalised score: {o['normalised_score']:.3f} on the scoring rollouts, "
+        f"{o['dataset_normalised_score']:.3f} on this dataset",
+        f"  normalised on the {o['score_reward'].replace('_', ' ')}: 0 = {o['score_zero']:.3f} (step 0), "
+        f"1 = {o['score_one']:.3f} (final checkpoint)",
+        f"  dataset: {meta['total_episodes']} episodes, {meta['total_steps']} steps; mean dense return "
+        f"{o['dataset_dense_return']:.3f}, sparse {o['dataset_sparse_return']:.3f}; "
+        f"rewarded transitions {100 * o['rewarded_fraction']:.1f}%",
+        f"  Minari ref_min_score / ref_max_score (dense): {meta.get('ref_min_score', float('nan')):.3f} / "
+        f"{meta.get('ref_max_score', float('nan')):.3f}",
+        f"  fallback: {o['fallback'] or 'none'}",
+        *(f"  note: {n}" for n in o.get("notes", [])),
+        f"  score curve (step:normalised): {curve}",
+    ]
+    return lines
+
+
+def show_dataset(dataset_id: str, root: Path | None = None) -> list[str]:
+    """The card of a published dataset, by id (``omrl/<suite>-<preset>/task-07/expert-v1``)."""
+    base = root if root is not None else default_root()
+    d = base / dataset_id / "data"
+    if not (d / storage.METADATA_FILE).exists():
+        raise OmrlError(f"no dataset {dataset_id!r} under {base}; see omrl-bench datasets list")
+    return card_lines(storage.read_metadata(d))
+
+
+def _grouped_messages(quality: str, metas: list[dict[str, Any]]) -> list[str]:
+    """The fallbacks and notes of one quality's cards, one line per distinct text with its tasks."""
+    tasks: dict[str, list[int]] = {}
+    for m in metas:
+        for text in ([m["fallback"]] if m.get("fallback") else []) + list(m.get("notes", [])):
+            tasks.setdefault(text, []).append(int(m["task"]))
+    return [
+        f"{quality} on {len(ts)} task(s) ({', '.join(map(str, ts[:10]))}{', ...' if len(ts) > 10 else ''}): {text}"
+        for text, ts in tasks.items()
+    ]
+
+
 def summarise(root: Path, recipe: Any, tasks: tuple[int, ...], qualities: tuple[str, ...]) -> list[dict[str, Any]]:
-    """Mean dataset returns and normalised scores per quality over the published tasks."""
+    """Per quality over the published tasks: mean returns, normalised scores, rewarded fraction, fallbacks."""
     rows = []
     for q in qualities:
         metas = []
@@ -230,13 +317,23 @@ def summarise(root: Path, recipe: Any, tasks: tuple[int, ...], qualities: tuple[
             path = root / recipe.dataset_id(t, q) / "data"
             if (path / storage.METADATA_FILE).exists():
                 metas.append(storage.read_metadata(path)["omrl"])
+
+        def stat(key: str, fn: Any = np.mean, values: list[dict[str, Any]] = metas) -> float:
+            return float(fn([m[key] for m in values])) if values else float("nan")
+
         rows.append(
             {
                 "quality": q,
                 "datasets": len(metas),
-                "sparse_return": float(np.mean([m["dataset_sparse_return"] for m in metas])) if metas else float("nan"),
-                "dense_return": float(np.mean([m["dataset_dense_return"] for m in metas])) if metas else float("nan"),
-                "normalised_score": float(np.mean([m["normalised_score"] for m in metas])) if metas else float("nan"),
+                "sparse_return": stat("dataset_sparse_return"),
+                "dense_return": stat("dataset_dense_return"),
+                "normalised_score": stat("dataset_normalised_score"),
+                "score_min": stat("normalised_score", np.min),
+                "score_median": stat("normalised_score", np.median),
+                "score_max": stat("normalised_score", np.max),
+                "rewarded_fraction": stat("rewarded_fraction"),
+                "rewarded_fraction_min": stat("rewarded_fraction", np.min),
+                "messages": _grouped_messages(q, metas),
             }
         )
     return rows

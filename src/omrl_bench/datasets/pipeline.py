@@ -3,9 +3,9 @@
 Per task (``generate_task``, the unit of work an executor runs):
   a. SB3 SAC on the dense reward, checkpoints every K steps (``work/task-XX/sac``);
   b. every checkpoint rolled out for ``score_episodes`` stochastic episodes (``scores.json``);
-  c. qualities chosen from the scores (expert = final, random = step 0,
-     medium = normalised dense score closest to 0.5);
-  d. one dataset per requested quality, staged in the task's own work directory.
+  c. qualities chosen from the score curve by data protocol v1 (``qualities.py``);
+  d. one dataset per requested quality, staged in the task's own work directory, with its card
+     (rule, checkpoints, achieved score, the curve, the rewarded fraction) in its metadata.
 Every stage writes to a temporary name and renames when complete, and is
 skipped when its output exists, so a killed run resumes where it stopped. The
 driver process alone publishes staged datasets into the Minari root (one
@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from omrl_bench.datasets.recipe import QUALITIES, Recipe
+from omrl_bench.datasets import qualities as rules
+from omrl_bench.datasets.recipe import ALL_QUALITIES, PROTOCOL, QUALITIES, Recipe
 from omrl_bench.envs import get_suite, make_task_env, task_parameters, train_test_split
 from omrl_bench.errors import OmrlError
 
@@ -61,12 +62,13 @@ def _atomic_write_json(path: Path, data: Any) -> None:
 
 
 def parse_qualities(text: str | None) -> tuple[str, ...]:
+    """Qualities to generate: the default four, or a list that may add ``untrained``."""
     if not text:
         return QUALITIES
-    chosen = tuple(q.strip() for q in text.split(",") if q.strip())
+    chosen = tuple(dict.fromkeys(q.strip() for q in text.split(",") if q.strip()))
     for q in chosen:
-        if q not in QUALITIES:
-            raise OmrlError(f"unknown quality {q!r}; choose from: {', '.join(QUALITIES)}")
+        if q not in ALL_QUALITIES:
+            raise OmrlError(f"unknown quality {q!r}; choose from: {', '.join(ALL_QUALITIES)}")
     return chosen
 
 
@@ -90,17 +92,6 @@ class StagedDataset:
     task: int
     quality: str
     files: dict[str, bytes]  # data/ file name -> contents (travels from any Ray node)
-
-
-def _select_qualities(scores: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Expert = final checkpoint, random = step 0, medium = normalised dense score closest to 0.5."""
-    lo, hi = scores[0]["dense_return"], scores[-1]["dense_return"]
-    span = hi - lo if abs(hi - lo) > 1e-9 else 1e-9
-    for s in scores:
-        s["normalised_score"] = (s["dense_return"] - lo) / span
-    middle = scores[1:-1] or scores
-    medium = min(middle, key=lambda s: abs(s["normalised_score"] - 0.5))
-    return {"expert": scores[-1], "medium": medium, "random": scores[0]}
 
 
 def generate_task(recipe: Recipe, task: int, qualities: tuple[str, ...], root: str) -> list[StagedDataset]:
@@ -127,12 +118,12 @@ def generate_task(recipe: Recipe, task: int, qualities: tuple[str, ...], root: s
         os.replace(partial, sac_dir)
     steps = list(range(0, cfg.sac.total_steps + 1, cfg.sac.checkpoint_every))
 
-    # b. + c. score every checkpoint, choose the qualities
+    # b. score every checkpoint (the curve every quality is chosen from)
     scores_path = work / "scores.json"
     if scores_path.exists():
-        scores = json.loads(scores_path.read_text())
+        curve = json.loads(scores_path.read_text())["checkpoints"]
     else:
-        rows = []
+        curve = []
         for step in steps:
             eps = rollout(
                 suite,
@@ -142,59 +133,77 @@ def generate_task(recipe: Recipe, task: int, qualities: tuple[str, ...], root: s
                 derive_seed(recipe.seed, task, "score", step),
                 cfg.rollout_batch,
             )
-            rows.append(
+            curve.append(
                 {
                     "step": step,
                     "dense_return": float(np.mean([e.total("rewards") for e in eps])),
                     "sparse_return": float(np.mean([e.total("sparse_reward") for e in eps])),
                 }
             )
-        chosen = _select_qualities(rows)
-        scores = {"checkpoints": rows, "chosen": {q: s["step"] for q, s in chosen.items()}}
-        _atomic_write_json(scores_path, scores)
-    by_step = {s["step"]: s for s in scores["checkpoints"]}
+        _atomic_write_json(scores_path, {"checkpoints": curve})
+    reported = "sparse_return" if suite.reported_reward == "sparse_reward" else "dense_return"
+    scale = rules.normalised(curve, reported)
+    card_curve = [c | {"normalised_score": n} for c, n in zip(curve, scale, strict=True)]
 
-    # d. one staged dataset per quality
+    # c. + d. choose each quality's checkpoint(s) and stage its dataset
+    choices = rules.select(curve, reported, cfg.qualities, cfg.dataset_episodes, qualities)
     staged = []
     split = train_test_split(suite, cfg.n_tasks, cfg.n_test, cfg.split_seed)
+    role = "test" if task in split["test"] else "train"
     for quality in qualities:
+        choice = choices[quality]
         ds_id = recipe.dataset_id(task, quality)
-        out = work / "staged" / f"{quality}-v0"
+        out = work / "staged" / f"{quality}-v{PROTOCOL}"
         if not (out / "data" / storage.METADATA_FILE).exists():
-            step = scores["chosen"][quality]
             seed = derive_seed(recipe.seed, task, "data", quality)
-            eps = rollout(
-                suite,
-                kwargs,
-                load_policy(sac_dir / checkpoint_name(step)),
-                cfg.dataset_episodes,
-                seed,
-                cfg.rollout_batch,
-            )
+            eps = []
+            for step, n in zip(choice.steps, choice.episodes, strict=True):
+                step_seed = seed if len(choice.steps) == 1 else derive_seed(recipe.seed, task, "data", quality, step)
+                policy = load_policy(sac_dir / checkpoint_name(step))
+                eps += rollout(suite, kwargs, policy, n, step_seed, cfg.rollout_batch)
             env = make_task_env(suite, kwargs)
+            dense = float(np.mean([e.total("rewards") for e in eps]))
+            sparse = float(np.mean([e.total("sparse_reward") for e in eps]))
+            lo, hi = curve[0][reported], curve[-1][reported]
+            own = sparse if reported == "sparse_return" else dense
             image, meta = storage.build_dataset(
                 ds_id,
                 env,
                 eps,
-                description=f"{recipe.suite} task {task} ({'test' if task in split['test'] else 'train'}), "
-                f"{quality} data of an SB3 SAC agent, omrl-bench preset {recipe.preset}",
+                description=f"{recipe.suite} task {task} ({role}), {quality} data of an SB3 SAC agent "
+                f"({choice.rule}), omrl-bench preset {recipe.preset}, data protocol v{PROTOCOL}",
                 omrl={
                     "suite": recipe.suite,
                     "preset": recipe.preset,
+                    "protocol": PROTOCOL,
                     "task": task,
                     "task_kwargs": kwargs,
-                    "split": "test" if task in split["test"] else "train",
+                    "split": role,
                     "quality": quality,
-                    "checkpoint_step": step,
-                    "normalised_score": by_step[step]["normalised_score"],
-                    "checkpoint_scores": by_step[step],
-                    "dataset_dense_return": float(np.mean([e.total("rewards") for e in eps])),
-                    "dataset_sparse_return": float(np.mean([e.total("sparse_reward") for e in eps])),
+                    "rule": choice.rule,
+                    "rule_settings": recipe.as_dict()["config"]["qualities"],
+                    "checkpoint_steps": list(choice.steps),
+                    "checkpoint_episodes": list(choice.episodes),
+                    "checkpoint_step": choice.steps[0] if len(choice.steps) == 1 else None,
+                    "normalised_score": choice.normalised_score,
+                    "fallback": choice.fallback,
+                    "notes": choice.notes,
+                    "score_reward": reported,
+                    "score_zero": lo,  # the reported return that defines normalised 0 (step 0) ...
+                    "score_one": hi,  # ... and 1 (the final checkpoint)
+                    "score_curve": card_curve,
+                    "dataset_dense_return": dense,
+                    "dataset_sparse_return": sparse,
+                    "dataset_normalised_score": (own - lo) / (hi - lo) if hi - lo > 1e-9 else 0.0,
+                    "rewarded_fraction": float(
+                        np.mean(np.concatenate([e.infos["sparse_reward"][1:] != 0 for e in eps]))
+                    ),
                     "sac": {"seed": sac_seed, **recipe.as_dict()["config"]["sac"]},
                     "seeds": {"base": recipe.seed, "sac": sac_seed, "rollout": seed},
                     "recipe_fingerprint": recipe.fingerprint,
                     "versions": package_versions(),
                 },
+                reference_scores=(curve[0]["dense_return"], curve[-1]["dense_return"], cfg.score_episodes),
             )
             env.close()
             tmp = out.with_name(out.name + ".partial")

@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from omrl_bench.config import apply_overrides, from_dict, load_yaml, to_dict
+from omrl_bench.datasets.qualities import ALL_QUALITIES, PROTOCOL, QUALITIES, QualityRules
 from omrl_bench.envs import get_suite
 from omrl_bench.errors import OmrlError
 
-QUALITIES = ("expert", "medium", "random")
+__all__ = ["ALL_QUALITIES", "PROTOCOL", "QUALITIES", "GenerationConfig", "Recipe", "SACConfig", "load_recipe"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class GenerationConfig:
     score_episodes: int  # stochastic episodes per checkpoint, for quality selection
     dataset_episodes: int  # episodes per (task, quality) dataset
     rollout_batch: int = 500  # envs stepped together in one batched policy call
+    qualities: QualityRules = QualityRules()  # data protocol v1's thresholds (datasets/qualities.py)
 
 
 @dataclass(frozen=True)
@@ -61,9 +63,9 @@ class Recipe:
         """Minari namespace of this recipe's datasets."""
         return f"omrl/{self.suite}-{self.preset}"
 
-    def dataset_id(self, task: int, quality: str) -> str:
-        """Minari dataset id of one (task, quality)."""
-        return f"{self.namespace}/task-{task:02d}/{quality}-v0"
+    def dataset_id(self, task: int, quality: str, version: int = PROTOCOL) -> str:
+        """Minari dataset id of one (task, quality); the version is the data protocol's."""
+        return f"{self.namespace}/task-{task:02d}/{quality}-v{version}"
 
     def as_dict(self) -> dict[str, Any]:
         return {"suite": self.suite, "preset": self.preset, "seed": self.seed, "config": to_dict(self.config)}
@@ -93,4 +95,9 @@ def load_recipe(suite: str, preset: str, seed: int = 0, overrides: list[str] | N
     config = from_dict(GenerationConfig, data, where=f"{suite}.{preset}")
     if config.sac.total_steps % config.sac.checkpoint_every:
         raise OmrlError(f"{suite}.{preset}: sac.total_steps must be a multiple of sac.checkpoint_every")
+    rules = config.qualities
+    if rules.mixed_every <= 0 or rules.mixed_every % config.sac.checkpoint_every:
+        raise OmrlError(f"{suite}.{preset}: qualities.mixed_every must be a multiple of sac.checkpoint_every")
+    if not 0.0 < rules.random_threshold < 1.0 or not 0.0 < rules.medium_target < 1.0:
+        raise OmrlError(f"{suite}.{preset}: qualities.random_threshold and medium_target must lie in (0, 1)")
     return Recipe(suite=suite, preset=preset, seed=seed, config=config)

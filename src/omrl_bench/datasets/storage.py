@@ -109,11 +109,20 @@ def minari_metadata(
     file_bytes: bytes,
     description: str,
     omrl: dict[str, Any],
+    reference_scores: tuple[float, float, int] | None = None,
 ) -> dict[str, Any]:
-    """Minari's ``metadata.json`` fields plus our own under ``omrl``."""
+    """Minari's ``metadata.json`` fields plus our own under ``omrl``.
+
+    ``reference_scores`` (min, max, episodes) fill Minari's ``ref_min_score`` / ``ref_max_score`` /
+    ``num_episodes_average_score``, which ``minari.get_normalized_score`` reads."""
     from minari.serialization import serialize_space
 
+    refs: dict[str, Any] = {}
+    if reference_scores is not None:
+        keys = ("ref_min_score", "ref_max_score", "num_episodes_average_score")
+        refs = dict(zip(keys, reference_scores, strict=True))
     return {
+        **refs,
         "total_episodes": len(episodes),
         "total_steps": int(sum(len(e.rewards) for e in episodes)),
         "data_format": "hdf5",
@@ -137,13 +146,26 @@ def minari_metadata(
 
 
 def build_dataset(
-    dataset_id: str, env: gym.Env[Any, Any], episodes: Sequence[Episode], description: str, omrl: dict[str, Any]
+    dataset_id: str,
+    env: gym.Env[Any, Any],
+    episodes: Sequence[Episode],
+    description: str,
+    omrl: dict[str, Any],
+    reference_scores: tuple[float, float, int] | None = None,
 ) -> tuple[bytes, dict[str, Any]]:
     """The ``main_data.hdf5`` bytes and ``metadata.json`` content of one dataset collected in ``env``."""
     assert env.spec is not None
     image = encode_hdf5(episodes)
     meta = minari_metadata(
-        dataset_id, env.spec, env.observation_space, env.action_space, episodes, image, description, omrl
+        dataset_id,
+        env.spec,
+        env.observation_space,
+        env.action_space,
+        episodes,
+        image,
+        description,
+        omrl,
+        reference_scores,
     )
     return image, meta
 
