@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -136,3 +137,22 @@ def test_kill_9_mid_generation_then_resume_gives_identical_datasets(tmp_path: Pa
     _, err = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, err.decode()
     assert _checksums(root) == expected
+
+
+def test_protocol_v0_datasets_are_never_mixed_in(smoke_root: Path, tmp_path: Path) -> None:
+    """A root that holds only protocol v0 datasets: training refuses them with one line naming both versions."""
+    root = tmp_path / "v0"
+    shutil.copytree(smoke_root, root)
+    for d in sorted(root.glob("omrl/sparse-point-robot-smoke/task-*/*-v1")):
+        d.rename(d.with_name(d.name.replace("-v1", "-v0")))
+    with pytest.raises(OmrlError) as err:
+        load_suite("sparse-point-robot", "expert", "train", "smoke", root, workers=1)
+    message = str(err.value)
+    assert "\n" not in message and "protocol v0 datasets (-v0)" in message and "protocol v1 (-v1)" in message
+    assert "omrl-bench generate-data --suite sparse-point-robot --preset smoke" in message
+    # regenerating writes v1 beside the v0 datasets, which stay untouched and unread
+    recipe = load_recipe("sparse-point-robot", "smoke")
+    generate(recipe, root, (0, 1, 2, 3), QUALITIES, LocalExecutor(1))
+    data = load_suite("sparse-point-robot", "expert", "train", "smoke", root, workers=1)
+    assert all(t.metadata["dataset_id"].endswith("-v1") for t in data.tasks)
+    assert len(list(root.glob("omrl/sparse-point-robot-smoke/task-*/*-v0"))) == 4 * 4

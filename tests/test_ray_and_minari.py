@@ -44,6 +44,18 @@ def test_minari_alone_loads_dataset_and_recovers_the_task_env(smoke_root: Path) 
         "assert np.allclose(env.unwrapped.goal, meta['task_kwargs']['goal'])\n"
         "assert env.unwrapped.task == 3 == meta['task']\n"
         "print(ds.total_episodes, ep.observations.shape, env.spec.id, meta['quality'])\n"
+        # the card, through plain Minari: rule, steps, the 0/1 returns, curve, rewarded fraction, ref scores
+        "assert meta['protocol'] == 1 and meta['rule'].startswith('checkpoint closest to normalised 0.5')\n"
+        "assert meta['checkpoint_steps'] == [meta['checkpoint_step']] and meta['checkpoint_episodes'] == [10]\n"
+        "curve = meta['score_curve']\n"
+        "assert [c['step'] for c in curve] == [0, 100, 200, 300, 400] and curve[-1]['normalised_score'] in (0, 1)\n"
+        "assert {'dense_return', 'sparse_return'} <= set(curve[0])\n"
+        "assert meta['score_zero'] == curve[0]['sparse_return'] and meta['score_one'] == curve[-1]['sparse_return']\n"
+        "rewarded = np.mean(np.concatenate([e.infos['sparse_reward'][1:] != 0 for e in ds.iterate_episodes()]))\n"
+        "assert abs(meta['rewarded_fraction'] - rewarded) < 1e-12\n"
+        "lo, hi = ds.storage.metadata['ref_min_score'], ds.storage.metadata['ref_max_score']\n"
+        "assert (lo, hi) == (curve[0]['dense_return'], curve[-1]['dense_return'])\n"
+        "assert np.allclose(minari.get_normalized_score(ds, np.array([lo, hi])), [0.0, 1.0])\n"
     )
     env = {**os.environ, "MINARI_DATASETS_PATH": str(smoke_root)}
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)

@@ -275,3 +275,26 @@ def test_a_failing_cell_is_reported_and_the_others_still_finish(tmp_path: Path, 
     assert sorted(done) == sorted(p.run_dir.name for p in result.planned)
     table = pd.read_csv(tmp_path / "report" / "embeddings.csv").set_index("algorithm")
     assert table.loc["FOCAL", "rms_seeds"] == 0 and table.loc["FOCAL++ batch-wise", "rms_seeds"] == 1
+
+
+def test_training_setting_grid_cells_and_the_choice_rule() -> None:
+    from omrl_bench.bench.run import run_config
+
+    cells = grids.expand("training-setting", 1)
+    assert len(cells) == len(grids.TRAINING_SETTINGS) * 4 and {c.algo for c in cells} == {"focal"}
+    names = {c.spec("cpu", "cpu").run_name(c.variant) for c in cells}
+    assert len(names) == len(cells) and "focal-focal-sparse-point-robot-random-s0-bc0.4" in names
+    brac = next(c for c in cells if c.setting == "brac").spec("cpu", "cpu")
+    _, cfg, _ = run_config(brac)
+    assert cfg.ac.train_alpha and cfg.ac.brac and cfg.ac.bc_weight == 0.0  # the overrides reach the config
+    rows = []
+    means = {"bc0": 5.0, "bc0.4": 7.0, "bc1": 6.0, "brac": 6.5}
+    for setting, mean in means.items():
+        for q in ("expert", "medium", "random", "mixed"):
+            for row in _rows("FOCAL", q, q, [mean + (1.0 if q == "expert" else 0.0)]):
+                rows.append(row | {"setting": setting})
+    table = tables.training_setting_table(pd.DataFrame(rows)).set_index("setting")
+    assert table.loc["bc0.4", "mean"] == pytest.approx(7.25) and table.loc["bc0.4", "chosen"] == "yes"
+    assert (table["chosen"] == "yes").sum() == 1
+    partial = tables.training_setting_table(pd.DataFrame(rows[:-1]))  # brac's mixed cell still running
+    assert (partial["chosen"] == "").all() and np.isnan(partial.set_index("setting").loc["brac", "mean"])
