@@ -14,15 +14,17 @@ pytestmark = pytest.mark.slow
 
 
 def test_sparse_point_robot_cpu_qualities(tmp_path: Path) -> None:
+    """Protocol v1's goals on three tasks: expert >= 11, medium near 0.5, rewarded random and medium data."""
     recipe = load_recipe("sparse-point-robot", "cpu")
     tasks = (0, 37, 75)
     generate(recipe, tmp_path, tasks, QUALITIES, LocalExecutor(2))
     rows = {r["quality"]: r for r in summarise(tmp_path, recipe, tasks, QUALITIES)}
     assert rows["expert"]["sparse_return"] >= 11.0
-    assert rows["random"]["sparse_return"] <= 0.5
-    assert rows["random"]["sparse_return"] < rows["medium"]["sparse_return"] < rows["expert"]["sparse_return"] or (
-        rows["random"]["dense_return"] < rows["medium"]["dense_return"] < rows["expert"]["dense_return"]
-    )
+    assert 0.35 <= rows["medium"]["normalised_score"] <= 0.65
+    assert rows["random"]["rewarded_fraction_min"] > 0 and rows["medium"]["rewarded_fraction_min"] > 0
+    assert rows["random"]["sparse_return"] < rows["medium"]["sparse_return"] < rows["expert"]["sparse_return"]
+    assert rows["medium"]["normalised_score"] < rows["mixed"]["normalised_score"] < 1.0
+    assert all(not r["messages"] for r in rows.values())  # no fallback taken, no medium far from 0.5
 
 
 def test_point_robot_wind_cpu_qualities(tmp_path: Path) -> None:
@@ -31,7 +33,8 @@ def test_point_robot_wind_cpu_qualities(tmp_path: Path) -> None:
     generate(recipe, tmp_path, tasks, QUALITIES, LocalExecutor(2))
     rows = {r["quality"]: r for r in summarise(tmp_path, recipe, tasks, QUALITIES)}
     assert rows["random"]["dense_return"] < rows["medium"]["dense_return"] < rows["expert"]["dense_return"]
-    assert abs(rows["medium"]["normalised_score"] - 0.5) < 0.25
+    assert 0.35 <= rows["medium"]["normalised_score"] <= 0.65
+    assert rows["medium"]["normalised_score"] < rows["mixed"]["normalised_score"] < 1.0
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +56,7 @@ def _learn(algo: str, steps: int, root: Path, out: Path) -> float:
 
 
 def test_focal_learns_sparse_point_robot_with_the_cpu_preset(spr20: Path, tmp_path: Path) -> None:
-    """FOCAL, 3000 steps of the cpu training preset (the random data scores 0.01)."""
+    """FOCAL, 3000 steps of the cpu training preset (the untrained policy scores about 0.05)."""
     assert _learn("focal", 3000, spr20, tmp_path) >= 8.0
 
 

@@ -226,9 +226,18 @@ def test_reproduce_cli_generates_data_then_writes_a_table_and_figures(tmp_path: 
     res = CliRunner().invoke(main, ["reproduce", "figures", *common])
     assert res.exit_code == 0, res.output
     assert "2 finished, 0 to resume, 0 to start" in res.output  # the embeddings grid's runs serve the figures
+    assert not (tmp_path / "report" / "figures" / "attention.png").exists()  # drawn from medium/random training
+    shift = CliRunner().invoke(main, ["reproduce", "distribution-shift", *common])
+    assert shift.exit_code == 0, shift.output
+    assert "Claims of the paper:" in (tmp_path / "report" / "distribution-shift.md").read_text()
+    res = CliRunner().invoke(main, ["reproduce", "figures", *common])
+    assert res.exit_code == 0, res.output
     for name in ("learning-curves", "tsne", "attention", "state-distribution"):
         png = tmp_path / "report" / "figures" / f"{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+    figures_md = (tmp_path / "report" / "figures.md").read_text()
+    for q in ("expert", "medium", "random", "mixed"):  # the rewarded / unrewarded weight pair per training quality
+        assert f"| {q} | 1 | " in figures_md
     again = CliRunner().invoke(main, ["reproduce", "embeddings", "--no-run", *common])
     assert again.exit_code == 0 and "2 finished" in again.output
 
@@ -298,3 +307,31 @@ def test_training_setting_grid_cells_and_the_choice_rule() -> None:
     assert (table["chosen"] == "yes").sum() == 1
     partial = tables.training_setting_table(pd.DataFrame(rows[:-1]))  # brac's mixed cell still running
     assert (partial["chosen"] == "").all() and np.isnan(partial.set_index("setting").loc["brac", "mean"])
+
+
+def test_distribution_shift_drop_difference_interval_and_claims() -> None:
+    rows = []
+    for label, expert, medium in (
+        ("FOCAL", [12.0, 12.2, 12.4], [8.0, 8.5, 9.0]),
+        ("FOCAL++ batch-wise", [12.5, 12.6, 12.7], [12.4, 12.5, 12.6]),
+    ):
+        rows += _rows(label, "expert", "expert", expert) + _rows(label, "expert", "medium", medium)
+    table = tables.distribution_shift_table(pd.DataFrame(rows))
+    t = table.set_index(["algorithm", "train", "test"])
+    cell = t.loc[("FOCAL++ batch-wise", "expert", "medium")]
+    # per-seed drops: FOCAL 4.0 / 3.7 / 3.4, FOCAL++ 0.1 / 0.1 / 0.1
+    assert cell["drop_diff"] == pytest.approx(0.1 - 3.7)
+    x, y = np.array([0.1, 0.1, 0.1]), np.array([4.0, 3.7, 3.4])
+    rng = np.random.default_rng(0)
+    diffs = x[rng.integers(0, 3, (tables.BOOTSTRAP_SAMPLES, 3))].mean(1) - y[
+        rng.integers(0, 3, (tables.BOOTSTRAP_SAMPLES, 3))
+    ].mean(1)
+    assert (cell["drop_diff_ci_low"], cell["drop_diff_ci_high"]) == pytest.approx(
+        tuple(np.percentile(diffs, [2.5, 97.5]))
+    )
+    assert np.isnan(t.loc[("FOCAL", "expert", "medium"), "drop_diff"])  # carried on FOCAL++'s rows only
+    assert not t.loc[("FOCAL", "mixed", "expert"), "in_paper"] and t.loc[("FOCAL", "medium", "random"), "in_paper"]
+    claims = tables.distribution_shift_claims(table)
+    assert "expert 12.60 vs 12.60 (within 0.5)" in claims[0] and "medium pending" in claims[0]
+    assert "**does not hold**" in claims[0]
+    assert "undecided (1 of 6 cells finished)" in claims[1] and "smaller in 1 of 1" in claims[1]

@@ -85,29 +85,55 @@ def tsne(planned: list[Planned], path: Path) -> Path | None:
     return path
 
 
-def attention(planned: list[Planned], path: Path) -> Path | None:
-    """Figure 7: reward and batch-attention weight along one training task's context."""
-    runs = [p for p in finished(planned) if (p.run_dir / "attention.npz").exists()]
-    if not runs:
+def attention_by_quality(planned: list[Planned]) -> dict[str, tuple[float, float, int]]:
+    """Mean batch-attention weight on rewarded and on unrewarded context transitions, per training quality.
+
+    Pooled over every finished run with an ``attention.npz`` (FOCAL++'s batch-wise runs); the third value
+    is the number of runs."""
+    out: dict[str, tuple[float, float, int]] = {}
+    for q in QUALITIES:
+        runs = [p for p in finished(planned) if p.cell.train_quality == q and (p.run_dir / "attention.npz").exists()]
+        if not runs:
+            continue
+        w, r = [], []
+        for p in runs:
+            data = np.load(p.run_dir / "attention.npz")
+            w.append(data["weights"].ravel())
+            r.append(data["rewards"].ravel() != 0)
+        weights, rewarded = np.concatenate(w), np.concatenate(r)
+        on = float(weights[rewarded].mean()) if rewarded.any() else float("nan")
+        out[q] = (on, float(weights[~rewarded].mean()), len(runs))
+    return out
+
+
+def attention(planned: list[Planned], path: Path, qualities: tuple[str, ...] = ("medium", "random")) -> Path | None:
+    """Figure 7: reward and batch-attention weight along one training task's context, for runs trained on
+    each of ``qualities`` (where rewarded transitions are rare, so the weights can single them out)."""
+    picked = []
+    for q in qualities:
+        runs = [p for p in finished(planned) if p.cell.train_quality == q and (p.run_dir / "attention.npz").exists()]
+        if runs:
+            picked.append(min(runs, key=lambda p: p.cell.seed))
+    if not picked:
         return None
-    p = runs[0]
-    data = np.load(p.run_dir / "attention.npz")
-    weights, rewards = data["weights"], data["rewards"]
-    task = int(np.argmin(np.abs((rewards > 0).mean(axis=1) - 0.5)))  # the context closest to half rewarded
-    fig, axes = plt.subplots(2, 1, figsize=(8, 4.2), sharex=True)
-    idx = np.arange(weights.shape[1])
-    axes[0].bar(idx, rewards[task], width=1.0, color="tab:red")
-    axes[0].set_ylabel("reward in the context")
-    axes[1].bar(idx, weights[task], width=1.0, color="tab:blue")
-    axes[1].set_ylabel("attention weight")
-    axes[1].set_xlabel("transition in the context")
-    rewarded = rewards > 0
-    means = [weights[rewarded].mean() if rewarded.any() else np.nan, weights[~rewarded].mean()]
-    axes[0].set_title(
-        f"{p.cell.label} on {p.cell.suite}, seed {p.cell.seed}, training task {task}\nmean weight over all "
-        f"tasks: rewarded {means[0]:.3f}, unrewarded {means[1]:.3f}",
-        fontsize=9,
-    )
+    fig, axes = plt.subplots(2, len(picked), figsize=(7 * len(picked), 4.2), sharex=True, squeeze=False)
+    for col, p in enumerate(picked):
+        data = np.load(p.run_dir / "attention.npz")
+        weights, rewards = data["weights"], data["rewards"]
+        task = int(np.argmin(np.abs((rewards > 0).mean(axis=1) - 0.5)))  # the context closest to half rewarded
+        idx = np.arange(weights.shape[1])
+        axes[0, col].bar(idx, rewards[task], width=1.0, color="tab:red")
+        axes[0, col].set_ylabel("reward in the context")
+        axes[1, col].bar(idx, weights[task], width=1.0, color="tab:blue")
+        axes[1, col].set_ylabel("attention weight")
+        axes[1, col].set_xlabel("transition in the context")
+        rewarded = rewards > 0
+        means = [weights[rewarded].mean() if rewarded.any() else np.nan, weights[~rewarded].mean()]
+        axes[0, col].set_title(
+            f"{p.cell.label} trained on {p.cell.train_quality} data, {p.cell.suite}, seed {p.cell.seed}, task "
+            f"{task}\nmean weight over all tasks: rewarded {means[0]:.3f}, unrewarded {means[1]:.3f}",
+            fontsize=9,
+        )
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -165,14 +191,17 @@ def state_distribution(suite: str, preset: str, root: Path, path: Path, tasks: i
     return path
 
 
-def draw_all(planned: list[Planned], curves: list[Planned], preset: str, root: Path, out_dir: Path) -> list[Path]:
-    """Every figure of the figures grid's runs; learning curves also from the finished ``curves`` runs."""
+def draw_all(
+    planned: list[Planned], curves: list[Planned], preset: str, root: Path, out_dir: Path, shift: list[Planned]
+) -> list[Path]:
+    """Every figure of the figures grid's runs; learning curves also from the finished ``curves`` runs, and
+    the attention figure from the distribution-shift grid's ``shift`` runs trained on medium and random data."""
     out_dir.mkdir(parents=True, exist_ok=True)
     seen = {p.run_dir for p in planned}
     made = [
         learning_curves(planned + [p for p in curves if p.run_dir not in seen], out_dir / "learning-curves.png"),
         tsne(planned, out_dir / "tsne.png"),
-        attention(planned, out_dir / "attention.png"),
+        attention(shift, out_dir / "attention.png"),
     ]
     if any(p.cell.suite == SPR for p in planned):
         made.append(state_distribution(SPR, preset, root, out_dir / "state-distribution.png"))

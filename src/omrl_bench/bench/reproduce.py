@@ -88,6 +88,22 @@ def command_line(
     return " ".join(parts)
 
 
+def _data_line(planned: list[grids.Planned], preset: str) -> str:
+    """Which datasets (protocol version, recipe fingerprints) and which training preset the runs use."""
+    from omrl_bench.bench.run import run_config
+    from omrl_bench.core.train_config import preset_fingerprint
+    from omrl_bench.datasets.recipe import load_recipe
+
+    protocols = sorted({run_config(p.spec)[2]["data_protocol"] for p in planned})
+    suites = list(dict.fromkeys(p.cell.suite for p in planned))
+    recipes = ", ".join(f"{s} {load_recipe(s, preset).fingerprint}" for s in suites)
+    versions = " and ".join(f"v{v}" for v in protocols)
+    return (
+        f"- Data: protocol {versions} datasets (`omrl/<suite>-{preset}/task-XX/<quality>-v{protocols[-1]}`), "
+        f"recipe fingerprints {recipes}; training preset `{preset}` fingerprint {preset_fingerprint(preset)}."
+    )
+
+
 def provenance(name: str, command: str, preset: str, seeds: int, planned: list[grids.Planned], wall_s: float) -> str:
     """The Markdown header every result file carries."""
     import json
@@ -110,6 +126,7 @@ def provenance(name: str, command: str, preset: str, seeds: int, planned: list[g
         f"- Preset: `{preset}` (training and datasets); seeds 0 to {seeds - 1}; "
         f"{len(done)} of {len(planned)} training runs finished.",
         "- Precision: " + " and ".join(PRECISION_NAMES[p] for p in precisions) + ".",
+        _data_line(planned, preset),
         f"- Compute: {run_wall / 3600:.2f} h of training wall time summed over the finished runs; "
         f"this invocation took {wall_s / 60:.1f} min.",
         "- Packages: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
@@ -165,9 +182,18 @@ def reproduce(
         curves = grids.plan(grids.expand("returns", seeds, tuple(chosen), precision), preset, device, out)
         if not grids.finished(planned):
             raise OmrlError(f"no finished runs to draw under {out}; run the figures grid without --no-run first")
-        outputs = figures.draw_all(planned, curves, preset, root, figure_dir)
+        shift = grids.plan(grids.expand("distribution-shift", seeds, (grids.SPR,), precision), preset, device, out)
+        outputs = figures.draw_all(planned, curves, preset, root, figure_dir, shift)
         header = provenance(name, command, preset, seeds, planned, time.time() - t0)
         body = "\n".join(f"![{p.stem}](figures/{p.name})" for p in outputs)
+        pairs = figures.attention_by_quality(shift)
+        if pairs:
+            body += "\n\nBatch-attention weight of FOCAL++ (batch-wise) on rewarded vs unrewarded context transitions, "
+            body += "by training quality (the distribution-shift grid's runs, all seeds pooled):\n\n"
+            body += tables.markdown_table(
+                ["trained on", "runs", "rewarded", "unrewarded"],
+                [[q, str(n), f"{on:.3f}", f"{off:.3f}"] for q, (on, off, n) in pairs.items()],
+            )
         report.mkdir(parents=True, exist_ok=True)
         (report / "figures.md").write_text(header + "\n" + body + "\n")
         return ReproduceResult(planned, failures, [*outputs, report / "figures.md"], None)

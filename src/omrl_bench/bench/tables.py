@@ -42,6 +42,20 @@ def bootstrap_ci(values: np.ndarray, samples: int = BOOTSTRAP_SAMPLES, seed: int
     return (float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5)))
 
 
+def bootstrap_diff_ci(
+    a: np.ndarray, b: np.ndarray, samples: int = BOOTSTRAP_SAMPLES, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile bootstrap 95% interval of mean(a) - mean(b), each resampled on its own; NaN below 2 each."""
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if x.size < 2 or y.size < 2:
+        return (math.nan, math.nan)
+    rng = np.random.default_rng(seed)
+    diffs = x[rng.integers(0, x.size, (samples, x.size))].mean(1) - y[rng.integers(0, y.size, (samples, y.size))].mean(
+        1
+    )
+    return (float(np.percentile(diffs, 2.5)), float(np.percentile(diffs, 97.5)))
+
+
 def summary(values: pd.Series) -> dict[str, float]:
     """Statistics over seeds; ``seeds`` counts finished runs, even where a value is undefined (NaN)."""
     x = values.dropna().to_numpy(dtype=float)
@@ -116,9 +130,21 @@ def returns_table(df: pd.DataFrame, suites: tuple[str, ...]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _per_seed_drops(df: pd.DataFrame, suite: str, label: str, train: str, test: str) -> np.ndarray:
+    """Each seed's return with context of its training quality minus its return with ``test`` context."""
+    same = _select(df, suite=suite, label=label, train=train, test=train, update="soft").set_index("seed")["return"]
+    here = _select(df, suite=suite, label=label, train=train, test=test, update="soft").set_index("seed")["return"]
+    seeds = sorted(set(same.index) & set(here.index))
+    return np.array([same[k] - here[k] for k in seeds], dtype=float)
+
+
 def distribution_shift_table(df: pd.DataFrame, suite: str = "sparse-point-robot") -> pd.DataFrame:
-    """Table 3: every (train, test-context) quality pair; drop = same-quality return minus this one."""
+    """Table 3: every (train, test-context) quality pair; drop = same-quality return minus this one.
+
+    FOCAL++'s rows also carry ``drop_diff``, its drop minus FOCAL's in the same cell, with a bootstrap
+    95% interval over seeds (``drop_diff_ci_low`` / ``_high``): below 0 means FOCAL++ loses less."""
     rows = []
+    focal, focalpp = (LABELS[pair] for pair in FOCAL_PAIR)
     for algo, variant in FOCAL_PAIR:
         label = LABELS[(algo, variant)]
         published = paper.DISTRIBUTION_SHIFT[label] if suite == "sparse-point-robot" else {}
@@ -136,8 +162,49 @@ def distribution_shift_table(df: pd.DataFrame, suite: str = "sparse-point-robot"
                 row["paper_drop"] = (
                     (same_pub - pub_here) if off and same_pub is not None and pub_here is not None else math.nan
                 )
+                row["in_paper"] = train != "mixed" and test != "mixed"
+                row["drop_diff"] = row["drop_diff_ci_low"] = row["drop_diff_ci_high"] = math.nan
+                if off and label == focalpp:
+                    ours, theirs = (_per_seed_drops(df, suite, lab, train, test) for lab in (focalpp, focal))
+                    if ours.size and theirs.size:
+                        row["drop_diff"] = float(ours.mean() - theirs.mean())
+                        row["drop_diff_ci_low"], row["drop_diff_ci_high"] = bootstrap_diff_ci(ours, theirs)
                 rows.append(row)
     return pd.DataFrame(rows)
+
+
+def distribution_shift_claims(table: pd.DataFrame) -> list[str]:
+    """One line per claim of the paper's Table 3, saying whether our table supports it."""
+    focalpp = LABELS[FOCAL_PAIR[1]]
+    t = table.set_index(["algorithm", "train", "test"])
+    lines = []
+    diag = []
+    for q in ("expert", "medium", "random"):
+        x = t.loc[(focalpp, q, q)]
+        if math.isnan(x["mean"]):
+            diag.append(f"{q} pending")
+        else:
+            ok = abs(x["mean"] - x["paper"]) <= 0.5
+            diag.append(f"{q} {x['mean']:.2f} vs {x['paper']:.2f} ({'within' if ok else 'not within'} 0.5)")
+    held = all("not within" not in d and "pending" not in d for d in diag)
+    lines.append(
+        f"- FOCAL++'s diagonal matches the paper (12.60 / 12.54 / 10.81, within 0.5): "
+        f"**{'holds' if held else 'does not hold'}**; " + "; ".join(diag) + "."
+    )
+    cells = table[(table["algorithm"] == focalpp) & (table["train"] != table["test"]) & table["in_paper"]]
+    done = cells[cells["drop_diff"].notna()]
+    smaller = int((done["drop_diff_ci_high"] < 0).sum())
+    larger = int((done["drop_diff_ci_low"] > 0).sum())
+    point = int((done["drop_diff"] < 0).sum())
+    verdict = "holds" if len(done) == len(cells) and smaller == len(cells) else "does not hold"
+    if len(done) < len(cells):
+        verdict = f"undecided ({len(done)} of {len(cells)} cells finished)"
+    lines.append(
+        f"- FOCAL++ drops less than FOCAL in every off-diagonal cell of the paper's 3 x 3: **{verdict}**; "
+        f"smaller in {smaller} of {len(done)} cells with the 95% interval of the difference below 0, larger in "
+        f"{larger} with it above 0, the rest within the seeds' spread (smaller point estimate in {point})."
+    )
+    return lines
 
 
 def momentum_table(df: pd.DataFrame, suite: str = "sparse-point-robot") -> pd.DataFrame:
@@ -305,18 +372,23 @@ def to_markdown(name: str, table: pd.DataFrame, seeds: int) -> str:
             "ours: mean (std)",
             "95% CI",
             "drop",
+            "FOCAL++ drop - FOCAL drop [95% CI]",
             "paper",
             "ours - paper",
             "paper drop",
         ]
+        mark = lambda q: f"{q}*" if q == "mixed" else q  # noqa: E731
         body = [
             [
                 x["algorithm"],
-                x["train"],
-                x["test"],
+                mark(x["train"]),
+                mark(x["test"]),
                 n(x),
                 *_ours(x),
                 _num(x["drop"]),
+                "-"
+                if math.isnan(x["drop_diff"])
+                else f"{x['drop_diff']:.2f} {_ci(x['drop_diff_ci_low'], x['drop_diff_ci_high'])}",
                 _num(x["paper"]),
                 _num(x["diff"]),
                 _num(x["paper_drop"]),
@@ -448,6 +520,9 @@ def write(name: str, table: pd.DataFrame, seeds: int, header: str, report_dir: P
     """Write ``<name>.csv`` and ``<name>.md`` (with the provenance ``header``); return paths and the table."""
     csv, md = report_dir / f"{name}.csv", report_dir / f"{name}.md"
     body = to_markdown(name, table, seeds)
+    if name == "distribution-shift":
+        body += "\n\n\\* mixed: not in the paper (its Table 3 has expert, medium and random only).\n\n"
+        body += "Claims of the paper:\n\n" + "\n".join(distribution_shift_claims(table))
     try:
         report_dir.mkdir(parents=True, exist_ok=True)
         table.to_csv(csv, index=False, float_format="%.4f")

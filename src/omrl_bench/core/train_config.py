@@ -137,6 +137,18 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def preset_fingerprint(preset: str) -> str:
+    """A hash of everything in ``presets/context_rl.yaml`` that a run of ``preset`` resolves from."""
+    import hashlib
+    import json
+
+    data = load_yaml(_presets_path())
+    if preset not in data["presets"]:
+        raise OmrlError(f"unknown preset {preset!r}; choose one of: {', '.join(data['presets'])}")
+    blob = {"suites": data["suites"], "preset": data["presets"][preset], "algorithms": data["algorithms"]}
+    return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def variants(algo: str) -> list[str]:
     data = load_yaml(_presets_path())
     if algo not in data["algorithms"]:
