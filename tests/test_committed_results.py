@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from omrl_bench.bench import grids, tables
+from omrl_bench.datasets.recipe import QUALITIES
 
 RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
 ARCHIVES = sorted(p for p in RESULTS.glob("*/runs") if p.is_dir() and not p.parent.name.startswith("protocol-v"))
@@ -63,7 +64,7 @@ def test_every_finished_record_is_a_grid_run_with_todays_config(archive: Path) -
     planned = grids.plan([known[p.name] for p in runs], preset, "cpu", archive)
     assert [p.status for p in planned] == ["done"] * len(runs)
     frame = tables.collect(planned)
-    assert len(frame) == 3 * len(runs)  # every record was tested with context of all three qualities
+    assert len(frame) == len(QUALITIES) * len(runs)  # every record was tested with context of every quality
     for p in planned:
         report = json.loads((p.run_dir / "final.json").read_text())
         assert report["steps"] == report["config"]["config"]["steps"], f"{p.run_dir.name} stopped early"
