@@ -264,7 +264,7 @@ def test_keys_an_algorithm_never_reads_do_not_invalidate_its_finished_runs(tmp_p
     with pytest.raises(OmrlError, match="final.json is not a run report"):
         grids.plan([cell], "cpu", "cpu", tmp_path)
     focal = grids.Cell("focal", "focal", "point-robot-wind", "expert", 0)
-    assert grids._comparable(run_config(focal.spec("cpu", "cpu"))[2])["config"]["ac"]["bc_weight"] == 1.0
+    assert grids._comparable(run_config(focal.spec("cpu", "cpu"))[2])["config"]["ac"]["bc_weight"] == 0.4
 
 
 def test_a_failing_cell_is_reported_and_the_others_still_finish(tmp_path: Path, data_root: Path, monkeypatch) -> None:
