@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from omrl_bench.bench.run import RunSpec, run_config
+from omrl_bench.core.train_config import PRECISIONS
 from omrl_bench.datasets.recipe import QUALITIES
 from omrl_bench.envs.suites import SUITES
 from omrl_bench.errors import OmrlError
@@ -54,7 +55,7 @@ TRAINING_SETTINGS: dict[str, tuple[str, ...]] = {
     # near a target divergence, so the penalty grows on narrow data and fades where the data covers more
     "brac": ("ac.bc_weight=0.0", "ac.alpha=10.0", "ac.train_alpha=true", "ac.target_divergence=0.05"),
 }
-PRECISION_PAIR = ("fp32", "bf16")  # the precision grid trains FOCAL_PAIR in both
+PRECISION_PAIR = PRECISIONS  # the precision grid trains FOCAL_PAIR in both
 
 
 @dataclass(frozen=True)

@@ -38,12 +38,10 @@ NOTES = {
     "precision": "Trained on expert data, tested with expert context. The same seeds in fp32 and in bf16; "
     "the fp32 runs are the returns grid's. Parity: the bf16 mean lies inside the fp32 runs' 95% bootstrap "
     "interval or within 0.2 of their mean. Wall time: training only, two runs sharing the machine's two cores.",
+    "training-setting": "FOCAL (the baseline, so the choice cannot favour FOCAL++), trained on each quality and "
+    "tested with context of the same quality. Rule, fixed before the runs: the setting with the best mean over "
+    "the four qualities becomes the cpu preset's on the point robots, for every table.",
 }
-NOTES["training-setting"] = (
-    "FOCAL (the baseline, so the choice cannot favour FOCAL++), trained on each quality and tested with context "
-    "of the same quality. Rule, fixed before the runs: the setting with the best mean over the four qualities "
-    "becomes the cpu preset's on the point robots, for every table."
-)
 PRECISION_NAMES = {
     "fp32": "fp32 (float32 throughout)",
     "bf16": "bf16 (bfloat16 autocast of the forward passes; float32 weights, optimiser state, output layers and "
@@ -88,13 +86,12 @@ def command_line(
     return " ".join(parts)
 
 
-def _data_line(planned: list[grids.Planned], preset: str) -> str:
+def _data_line(planned: list[grids.Planned], configs: list[dict[str, Any]], preset: str) -> str:
     """Which datasets (protocol version, recipe fingerprints) and which training preset the runs use."""
-    from omrl_bench.bench.run import run_config
     from omrl_bench.core.train_config import preset_fingerprint
     from omrl_bench.datasets.recipe import load_recipe
 
-    protocols = sorted({run_config(p.spec)[2]["data_protocol"] for p in planned})
+    protocols = sorted({c["data_protocol"] for c in configs})
     suites = list(dict.fromkeys(p.cell.suite for p in planned))
     recipes = ", ".join(f"{s} {load_recipe(s, preset).fingerprint}" for s in suites)
     versions = " and ".join(f"v{v}" for v in protocols)
@@ -112,7 +109,8 @@ def provenance(name: str, command: str, preset: str, seeds: int, planned: list[g
     from omrl_bench.datasets.pipeline import package_versions
 
     done = grids.finished(planned)
-    precisions = sorted({run_config(p.spec)[1].precision for p in planned}, key=grids.PRECISION_PAIR.index)
+    configs = [run_config(p.spec)[2] for p in planned]  # resolved once, for both lines below
+    precisions = sorted({c["config"]["precision"] for c in configs}, key=grids.PRECISION_PAIR.index)
     run_wall = sum(json.loads((p.run_dir / "final.json").read_text())["train_wall_time_s"] for p in done)
     versions = package_versions()
     import matplotlib
@@ -126,7 +124,7 @@ def provenance(name: str, command: str, preset: str, seeds: int, planned: list[g
         f"- Preset: `{preset}` (training and datasets); seeds 0 to {seeds - 1}; "
         f"{len(done)} of {len(planned)} training runs finished.",
         "- Precision: " + " and ".join(PRECISION_NAMES[p] for p in precisions) + ".",
-        _data_line(planned, preset),
+        _data_line(planned, configs, preset),
         f"- Compute: {run_wall / 3600:.2f} h of training wall time summed over the finished runs; "
         f"this invocation took {wall_s / 60:.1f} min.",
         "- Packages: " + ", ".join(f"{k} {v}" for k, v in versions.items()),

@@ -142,6 +142,7 @@ def generate_task(recipe: Recipe, task: int, qualities: tuple[str, ...], root: s
             )
         _atomic_write_json(scores_path, {"checkpoints": curve})
     reported = "sparse_return" if suite.reported_reward == "sparse_reward" else "dense_return"
+    lo, hi = curve[0][reported], curve[-1][reported]  # the returns that define normalised 0 and 1
     scale = rules.normalised(curve, reported)
     card_curve = [c | {"normalised_score": n} for c, n in zip(curve, scale, strict=True)]
 
@@ -164,7 +165,6 @@ def generate_task(recipe: Recipe, task: int, qualities: tuple[str, ...], root: s
             env = make_task_env(suite, kwargs)
             dense = float(np.mean([e.total("rewards") for e in eps]))
             sparse = float(np.mean([e.total("sparse_reward") for e in eps]))
-            lo, hi = curve[0][reported], curve[-1][reported]
             own = sparse if reported == "sparse_return" else dense
             image, meta = storage.build_dataset(
                 ds_id,
