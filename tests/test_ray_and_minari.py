@@ -26,10 +26,10 @@ def test_ray_executor_matches_local(smoke_root: Path, tmp_path: Path) -> None:
     recipe = load_recipe("sparse-point-robot", "smoke")
     try:
         executor = RayExecutor(address=None, workers=2)
-        result = generate(recipe, tmp_path, parse_tasks(None, 4), parse_qualities(None), executor)
+        result = generate(recipe, tmp_path, parse_tasks(None, recipe.config.n_tasks), parse_qualities(None), executor)
     finally:
         ray.shutdown()
-    assert len(result.published) == 16
+    assert len(result.published) == 20
     assert _checksums(tmp_path) == _checksums(smoke_root)
 
 
