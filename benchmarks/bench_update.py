@@ -34,6 +34,7 @@ import torch
 
 from omrl_bench.core.buffers import TaskBuffers
 from omrl_bench.core.context_rl import ContextRL
+from omrl_bench.core.registry import Dims, build_algorithm
 from omrl_bench.core.train_config import resolve_config
 from omrl_bench.datasets.loader import TaskData
 
@@ -108,7 +109,7 @@ class PerTaskLoop:
         m, b = r.shape
         zb = z[:, None].expand(m, b, -1).reshape(m * b, -1)
         obs, act, no = obs.reshape(m * b, -1), act.reshape(m * b, -1), no.reshape(m * b, -1)
-        new_a, mean, log_std, log_pi, _ = self.a.policy(torch.cat([obs, zb.detach()], -1))
+        new_a, mean, log_std, log_pi, _ = self.a.ac.policy(torch.cat([obs, zb.detach()], -1))
         return z, zb, obs, act, r.reshape(-1), no, term.reshape(-1), new_a, log_pi
 
     def _c_loss(self, obs: torch.Tensor, new_a: torch.Tensor, act: torch.Tensor, zb: torch.Tensor) -> torch.Tensor:
@@ -145,20 +146,20 @@ class PerTaskLoop:
         zd = zb.detach()
         s_z = torch.cat([obs, zd], -1)
         with torch.no_grad():
-            y = ac.reward_scale * r + ac.gamma * (1 - term) * a.target_vf(torch.cat([no, zd], -1)).squeeze(-1)
-        q1, q2 = a.qf(torch.cat([s_z, act], -1))
-        a.critic_opt.zero_grad()
+            y = ac.reward_scale * r + ac.gamma * (1 - term) * a.ac.target_vf(torch.cat([no, zd], -1)).squeeze(-1)
+        q1, q2 = a.ac.qf(torch.cat([s_z, act], -1))
+        a.ac.opts["critic"].zero_grad()
         (((q1 - y) ** 2).mean() + ((q2 - y) ** 2).mean()).backward(retain_graph=True)
-        a.critic_opt.step()
-        q_new = torch.min(*a.qf(torch.cat([s_z, new_a], -1)))
-        a.critic_opt.zero_grad()
-        ((a.vf(s_z).squeeze(-1) - (q_new - log_pi).detach()) ** 2).mean().backward(retain_graph=True)
-        a.critic_opt.step()
-        a.policy_opt.zero_grad()
+        a.ac.opts["critic"].step()
+        q_new = torch.min(*a.ac.qf(torch.cat([s_z, new_a], -1)))
+        a.ac.opts["critic"].zero_grad()
+        ((a.ac.vf(s_z).squeeze(-1) - (q_new - log_pi).detach()) ** 2).mean().backward(retain_graph=True)
+        a.ac.opts["critic"].step()
+        a.ac.opts["policy"].zero_grad()
         (log_pi - q_new).mean().backward()
-        a.policy_opt.step()
+        a.ac.opts["policy"].step()
         with torch.no_grad():
-            for tp, sp in zip(a.target_vf.parameters(), a.vf.parameters(), strict=True):
+            for tp, sp in zip(a.ac.target_vf.parameters(), a.ac.vf.parameters(), strict=True):
                 tp.lerp_(sp, ac.target_tau)
 
 
@@ -254,7 +255,9 @@ def main() -> None:
                 _, cfg = resolve_config(
                     algo_name, variant, "sparse-point-robot", PRESETS[size], [f"precision={precision}"]
                 )
-                algo = ContextRL(cfg, OBS, ACT, buffers.context_dim, seed=0, device=device)
+                algo = build_algorithm(
+                    algo_name, cfg, Dims(OBS, ACT, buffers.context_dim, buffers.n_tasks), 0, str(device)
+                )
                 rates[precision] = steps_per_second(lambda: algo.update(buffers), args.steps, device)  # noqa: B023
                 gflop = update_flops(algo, buffers) / 1e9
                 achieved = gflop * rates[precision]
@@ -269,7 +272,9 @@ def main() -> None:
                 )
             if variant == "focal" and size == "paper" and device.type == "cpu" and "fp32" in rates:
                 _, cfg = resolve_config("focal", None, "sparse-point-robot", "paper", ["precision=fp32"])
-                loop = PerTaskLoop(ContextRL(cfg, OBS, ACT, buffers.context_dim, seed=0), tasks)
+                loop = PerTaskLoop(
+                    build_algorithm("focal", cfg, Dims(OBS, ACT, buffers.context_dim, buffers.n_tasks)), tasks
+                )
                 loop_rate = steps_per_second(loop.update, max(3, args.steps // 4))
                 print(
                     f"{'  baseline: per-task loop (fp32)':<33}{loop_rate:>9.2f}   ours fp32 = "

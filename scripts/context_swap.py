@@ -13,9 +13,9 @@ import numpy as np
 import torch
 import yaml
 
-from omrl_bench.bench.run import _algorithms
 from omrl_bench.core.buffers import TaskBuffers
 from omrl_bench.core.evaluation import evaluate
+from omrl_bench.core.registry import Dims, build_algorithm
 from omrl_bench.core.train_config import resolve_config
 from omrl_bench.datasets import load_suite
 from omrl_bench.envs import get_suite
@@ -28,9 +28,9 @@ for run in sys.argv[1:]:
     suite = get_suite(c["suite"])
     train = load_suite(c["suite"], "expert", "train", c["data_preset"])
     test = load_suite(c["suite"], "expert", "test", c["data_preset"])
-    ctx_next = cfg.encoder.next_obs_in_context
+    ctx_next = cfg.next_obs_in_context
     tb = TaskBuffers(train.tasks, suite.sparse_context, ctx_next, "cpu")
-    algo = _algorithms()[c["algo"]](cfg, tb.obs_dim, tb.action_dim, tb.context_dim, 0, "cpu", tb.n_tasks)
+    algo = build_algorithm(c["algo"], cfg, Dims(tb.obs_dim, tb.action_dim, tb.context_dim, tb.n_tasks))
     algo.load_full_state(torch.load(d / "checkpoints/last.pt", weights_only=False)["algo"])
     kw = [t.task_kwargs | {"task": t.task} for t in test.tasks]
     own = TaskBuffers(test.tasks, suite.sparse_context, ctx_next, "cpu")

@@ -26,11 +26,15 @@ import numpy as np
 import torch
 from torch import nn
 
+from omrl_bench.baselines.focal import dml_loss
 from omrl_bench.core import losses, networks, precision
 from omrl_bench.core.buffers import TaskBuffers, sample_tasks
 from omrl_bench.core.context_rl import ContextRL
+from omrl_bench.core.registry import Dims, build_algorithm
 from omrl_bench.core.train_config import resolve_config
 from omrl_bench.datasets.loader import TaskData
+from omrl_bench.focalpp import losses as focalpp_losses
+from omrl_bench.focalpp.losses import contrastive_loss
 
 
 def synthetic_buffers(n_tasks: int = 16, n: int = 2000) -> TaskBuffers:
@@ -52,7 +56,7 @@ def synthetic_buffers(n_tasks: int = 16, n: int = 2000) -> TaskBuffers:
 def naive() -> Iterator[None]:
     """Output layers and loss matmuls follow autocast like everything else."""
     with contextlib.ExitStack() as stack:
-        for module in (precision, networks, losses):
+        for module in (precision, networks, focalpp_losses):
             stack.enter_context(mock.patch.object(module, "float32_region", lambda _d: contextlib.nullcontext()))
         stack.enter_context(mock.patch.object(precision.Float32Linear, "forward", nn.Linear.forward))
         yield
@@ -74,21 +78,21 @@ def quantities(algo: ContextRL, buffers: TaskBuffers, mode: str) -> tuple[dict[s
         z_key = algo.key_encoder(buffers.sample_context(tasks, cfg.context_size, gen))
         with precision.float32_region(z.device):  # as contrastive_loss computes them
             logits = z.float() @ z_key.float().T / cfg.task_loss.temperature
-        info_nce = losses.contrastive_loss(z, z_key, cfg.task_loss.temperature)
-        dml = losses.dml_loss(z, tasks)
+        info_nce = contrastive_loss(z, z_key, cfg.task_loss.temperature)
+        dml = dml_loss(z, tasks)
         b = buffers.sample_batch(tasks, cfg.batch_size, gen)
         m, n = b.rewards.shape
         zb = z.detach()[:, None].expand(m, n, -1).reshape(m * n, -1)
         s_z = torch.cat([b.observations.reshape(m * n, -1), zb], -1)
         act = b.actions.reshape(m * n, -1)
-        new_a, _, _, log_pi, _ = algo.policy(s_z, generator=gen)
-        q1, q2 = algo.qf(torch.cat([s_z, act], -1))
-        next_v = algo.target_vf(torch.cat([b.next_observations.reshape(m * n, -1), zb], -1)).squeeze(-1)
+        new_a, _, _, log_pi, _ = algo.ac.policy(s_z, generator=gen)
+        q1, q2 = algo.ac.qf(torch.cat([s_z, act], -1))
+        next_v = algo.ac.target_vf(torch.cat([b.next_observations.reshape(m * n, -1), zb], -1)).squeeze(-1)
         y = losses.q_target(b.rewards.reshape(-1), b.terminals.reshape(-1), next_v, ac.gamma, ac.reward_scale)
-        lp = algo.critic_c(torch.cat([s_z, new_a], -1)).squeeze(-1)
-        lb = algo.critic_c(torch.cat([s_z, act], -1)).squeeze(-1)
+        lp = algo.ac.critic_c(torch.cat([s_z, new_a], -1)).squeeze(-1)
+        lb = algo.ac.critic_c(torch.cat([s_z, act], -1)).squeeze(-1)
         div = losses.kl_dual_estimate(lp, lb)
-        q_new = torch.min(*algo.qf(torch.cat([s_z, new_a], -1)))
+        q_new = torch.min(*algo.ac.qf(torch.cat([s_z, new_a], -1)))
         qf_loss = ((q1 - y.detach()) ** 2).mean() + ((q2 - y.detach()) ** 2).mean()
         total = info_nce + qf_loss + (log_pi - q_new).mean() - div.mean()
     total.backward()
@@ -113,7 +117,7 @@ def main() -> None:
     torch.set_num_threads(1)
     buffers = synthetic_buffers()
     _, cfg = resolve_config("focalpp", "batch-wise", "sparse-point-robot", "cpu", ["ac.alpha=1.0"])
-    algo = ContextRL(cfg, 2, 2, buffers.context_dim, seed=0)
+    algo = build_algorithm("focalpp", cfg, Dims(2, 2, buffers.context_dim, buffers.n_tasks))
     for _ in range(args.steps):
         algo.update(buffers)
     ref, ref_grad = quantities(algo, buffers, "fp32")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -9,16 +10,15 @@ import numpy as np
 import pytest
 import torch
 
-from omrl_bench.baselines.cbcq import ContextualBCQ
-from omrl_bench.baselines.mbml import MBML
 from omrl_bench.bench.run import RunSpec, execute
+from omrl_bench.core.algorithm import OfflineMetaAlgorithm
 from omrl_bench.core.buffers import TaskBuffers
-from omrl_bench.core.context_rl import ContextRL
-from omrl_bench.core.train_config import resolve_config, variants
+from omrl_bench.core.registry import Dims, algorithms, build_algorithm
+from omrl_bench.core.train_config import resolve_config
 from omrl_bench.datasets.loader import TaskData
 
-VARIANTS = [(a, v) for a in ("focal", "focalpp", "cbcq", "mbml") for v in variants(a)]
-CLASSES = {"focal": ContextRL, "focalpp": ContextRL, "cbcq": ContextualBCQ, "mbml": MBML}
+# every registered algorithm's every variant, in both precisions: a new algorithm module joins with no edit here
+VARIANTS = [(a, v) for a, spec in algorithms().items() for v in spec.variants]
 CONTRACT = [(a, v, p) for a, v in VARIANTS for p in ("fp32", "bf16")]
 
 
@@ -39,6 +39,17 @@ def _spec(
     )
 
 
+def _built(algo: str, variant: str) -> OfflineMetaAlgorithm:
+    """The class ``execute`` builds for ``algo`` (an instance at the smoke sizes)."""
+    _, cfg = resolve_config(algo, variant, "sparse-point-robot", "smoke")
+    return build_algorithm(algo, cfg, Dims(2, 2, 5, 4))
+
+
+def test_the_battery_covers_every_registered_algorithm() -> None:
+    assert {a for a, _ in VARIANTS} == set(algorithms()) and len(algorithms()) >= 4
+    assert all(isinstance(_built(a, v), OfflineMetaAlgorithm) for a, v in VARIANTS)
+
+
 def _model(run_dir: Path) -> dict[str, torch.Tensor]:
     return torch.load(run_dir / "checkpoints/last.pt", weights_only=False)["algo"]["model"]
 
@@ -54,7 +65,7 @@ def test_contract(algo: str, variant: str, precision: str, smoke_root: Path, tmp
     for q in ("expert", "random"):
         res = report["test"][q]
         assert isinstance(res["mean_return"], float) and np.isfinite(res["mean_return"])
-        assert len(res["per_task_return"]) == 1
+        assert len(res["per_task_return"]) == 2  # the smoke preset has two test tasks
     progress = (run_a / "progress.csv").read_text().splitlines()
     header = progress[0].split(",")
     assert "eval/expert/return" in header and any(h.startswith("train/") for h in header)
@@ -62,7 +73,7 @@ def test_contract(algo: str, variant: str, precision: str, smoke_root: Path, tmp
     assert json.loads((run_a / "final.json").read_text())["steps"] == 6
 
     # killed after step 3 (checkpoint at step 2), resumed: identical parameters and results
-    cls = CLASSES[algo]
+    cls = type(_built(algo, variant))
     original = cls.update
     calls = {"n": 0}
 
@@ -113,8 +124,15 @@ def test_resume_refuses_a_different_config(smoke_root: Path, tmp_path: Path) -> 
     execute(_spec("focal", "focal"), tmp_path, smoke_root, False, False)
     with pytest.raises(OmrlError, match="already holds a run"):
         execute(_spec("focal", "focal"), tmp_path, smoke_root, False, False)
+    # other --set values name another run; under one --name, a resume with other values is refused
+    other = execute(_spec("focal", "focal", overrides=("ac.actor_lr=3e-4",)), tmp_path, smoke_root, False, False)
+    assert other["config"]["config"]["ac"]["actor_lr"] == 3e-4
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert len(names) == 2 and names[1].startswith("focal-focal-sparse-point-robot-expert-s0-set")
+    execute(dataclasses.replace(_spec("focal", "focal"), tag="mine"), tmp_path, smoke_root, False, False)
     with pytest.raises(OmrlError, match="differs from this command's"):
-        execute(_spec("focal", "focal", overrides=("ac.actor_lr=0.5",)), tmp_path, smoke_root, True, False)
+        spec = dataclasses.replace(_spec("focal", "focal", overrides=("ac.actor_lr=0.5",)), tag="mine")
+        execute(spec, tmp_path, smoke_root, True, False)
 
 
 def _random_buffers(
@@ -142,14 +160,14 @@ def test_brac_path_trains_divergence_critic_and_alpha() -> None:
     _, cfg = resolve_config("focal", None, "sparse-cheetah-vel", "smoke")
     assert cfg.ac.brac and cfg.ac.train_alpha
     buffers = _random_buffers(4, 50, 17, 6)
-    algo = ContextRL(cfg, 17, 6, buffers.context_dim, seed=0)
-    c_before = [p.clone() for p in algo.critic_c.parameters()]
-    alpha_before = algo.alpha.item()
+    algo = build_algorithm("focal", cfg, Dims(17, 6, buffers.context_dim, 4))
+    c_before = [p.clone() for p in algo.ac.critic_c.parameters()]
+    alpha_before = algo.ac.alpha.item()
     m = algo.update(buffers)
     assert {"train/c_loss", "train/divergence", "train/alpha"} <= set(m)
     assert all(isinstance(v, float) and np.isfinite(v) for v in m.values())
-    assert any(not torch.equal(a, b) for a, b in zip(c_before, algo.critic_c.parameters(), strict=True))
-    assert algo.alpha.item() != alpha_before
+    assert any(not torch.equal(a, b) for a, b in zip(c_before, algo.ac.critic_c.parameters(), strict=True))
+    assert algo.ac.alpha.item() != alpha_before
 
 
 def test_bc_term_pulls_the_policy_to_the_data_actions() -> None:
@@ -158,7 +176,7 @@ def test_bc_term_pulls_the_policy_to_the_data_actions() -> None:
 
     def distance_after_training(bc_weight: float) -> float:
         _, cfg = resolve_config("focal", None, "sparse-point-robot", "smoke", [f"ac.bc_weight={bc_weight}"])
-        algo = ContextRL(cfg, 2, 2, buffers.context_dim, seed=0)
+        algo = build_algorithm("focal", cfg, Dims(2, 2, buffers.context_dim, 3))
         for _ in range(150):
             metrics = algo.update(buffers)
         assert ("train/bc_loss" in metrics) == (bc_weight > 0)
@@ -190,7 +208,7 @@ def test_batched_mlp_members_are_independent_networks() -> None:
 def test_mbml_stages_train_their_own_networks_in_order() -> None:
     _, cfg = resolve_config("mbml", None, "sparse-point-robot", "smoke")
     buffers = _random_buffers(4, 40, 2, 2)
-    algo = MBML(cfg, 2, 2, buffers.context_dim, seed=0, n_tasks=4)
+    algo = build_algorithm("mbml", cfg, Dims(2, 2, buffers.context_dim, 4))
     groups = {"teachers": algo.teachers, "rewards": algo.rewards, "student": algo.student, "encoder": algo.encoder}
 
     def snapshot() -> dict[str, list[torch.Tensor]]:

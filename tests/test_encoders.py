@@ -5,14 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from omrl_bench.core.encoders import (
-    ATTENTIONS,
-    AttentionEncoder,
-    BatchChannelAttention,
-    MLPEncoder,
-    ProbabilisticEncoder,
-)
+from omrl_bench.baselines.bcq import ProbabilisticEncoder
+from omrl_bench.core.encoders import MLPEncoder
+from omrl_bench.core.registry import Dims, build_algorithm
 from omrl_bench.core.train_config import resolve_config
+from omrl_bench.focalpp.encoders import ATTENTIONS, AttentionEncoder, BatchChannelAttention
 
 
 def _encoders() -> list[torch.nn.Module]:
@@ -57,25 +54,23 @@ def test_sequence_attention_reduces_to_value_and_output_projections() -> None:
 
 
 def test_momentum_update_of_the_key_encoder() -> None:
-    from omrl_bench.core.context_rl import ContextRL
-
     _, cfg = resolve_config("focalpp", "contrastive", "sparse-point-robot", "smoke")
-    algo = ContextRL(cfg, 2, 2, 5, seed=0)
+    algo = build_algorithm("focalpp", cfg, Dims(2, 2, 5, 4))
     assert algo.key_encoder is not None
     with torch.no_grad():
         for p in algo.encoder.parameters():
             p.add_(1.0)
     before_k = [p.clone() for p in algo.key_encoder.parameters()]
     q = [p.clone() for p in algo.encoder.parameters()]
-    algo._momentum_update()
+    algo.task_loss.after_step(algo)
     for k0, qq, k1 in zip(before_k, q, algo.key_encoder.parameters(), strict=True):
         torch.testing.assert_close(k1, 0.9 * k0 + 0.1 * qq)
     _, hard = resolve_config("focalpp", "contrastive", "sparse-point-robot", "smoke", ["task_loss.hard_update=true"])
-    algo = ContextRL(hard, 2, 2, 5, seed=0)
+    algo = build_algorithm("focalpp", hard, Dims(2, 2, 5, 4))
     with torch.no_grad():
         for p in algo.encoder.parameters():
             p.add_(1.0)
-    algo._momentum_update()
+    algo.task_loss.after_step(algo)
     for k, qq in zip(algo.key_encoder.parameters(), algo.encoder.parameters(), strict=True):
         torch.testing.assert_close(k, qq)
 

@@ -155,4 +155,4 @@ def test_protocol_v0_datasets_are_never_mixed_in(smoke_root: Path, tmp_path: Pat
     generate(recipe, root, (0, 1, 2, 3), QUALITIES, LocalExecutor(1))
     data = load_suite("sparse-point-robot", "expert", "train", "smoke", root, workers=1)
     assert all(t.metadata["dataset_id"].endswith("-v1") for t in data.tasks)
-    assert len(list(root.glob("omrl/sparse-point-robot-smoke/task-*/*-v0"))) == 4 * 4
+    assert len(list(root.glob("omrl/sparse-point-robot-smoke/task-*/*-v0"))) == 5 * 4

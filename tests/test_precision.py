@@ -14,14 +14,14 @@ from omrl_bench.bench import grids, tables
 from omrl_bench.bench.run import RunSpec, run_config
 from omrl_bench.cli import main
 from omrl_bench.core.buffers import TaskBuffers
-from omrl_bench.core.context_rl import ContextRL
-from omrl_bench.core.losses import contrastive_loss
 from omrl_bench.core.networks import BatchedMLP, TanhGaussianPolicy, mlp
 from omrl_bench.core.precision import autocast
+from omrl_bench.core.registry import Dims, build_algorithm
 from omrl_bench.core.train_config import resolve_config
 from omrl_bench.core.trainer import migrate_config
 from omrl_bench.datasets.loader import TaskData
 from omrl_bench.errors import OmrlError
+from omrl_bench.focalpp.losses import contrastive_loss
 
 CPU = torch.device("cpu")
 BF16 = torch.bfloat16
@@ -69,7 +69,7 @@ def test_bf16_update_keeps_float32_weights_and_optimiser_state_and_changes_resul
     metrics = {}
     for precision in ("fp32", "bf16"):
         _, cfg = resolve_config("focalpp", "batch-wise", "sparse-point-robot", "smoke", [f"precision={precision}"])
-        algo = ContextRL(cfg, 2, 2, buffers.context_dim, seed=0)
+        algo = build_algorithm("focalpp", cfg, Dims(2, 2, buffers.context_dim, buffers.n_tasks))
         for _ in range(3):
             metrics[precision] = algo.update(buffers)
         assert all(isinstance(v, float) and math.isfinite(v) for v in metrics[precision].values())
@@ -139,7 +139,7 @@ def test_parity_rule_and_precision_table() -> None:
         + _rows("FOCAL++ batch-wise", "expert", "expert", fp32)
         + _rows("FOCAL++ batch-wise", "expert", "expert", [12.3, 12.1, 12.5], precision="bf16")
     )
-    table = tables.precision_table(df).set_index(["algorithm", "seed"])
+    table = tables.precision_table(df, "sparse-point-robot", grids.focal_pair()).set_index(["algorithm", "seed"])
     focal = table.loc[("FOCAL", "mean")]
     assert focal["fp32_return"] == pytest.approx(12.2) and focal["bf16_return"] == pytest.approx(11.1)
     assert focal["parity"] == "no" and focal["speedup"] == pytest.approx(2.0)
@@ -151,7 +151,7 @@ def test_parity_rule_and_precision_table() -> None:
     narrow = row | {"fp32_ci_low": 12.19, "fp32_ci_high": 12.21}
     assert tables.parity(narrow | {"bf16_return": 12.0}) == "yes"  # outside, but within 0.2 of the mean
     assert tables.parity(row | {"bf16_return": math.nan}) == "pending"
-    md = tables.to_markdown("precision", tables.precision_table(df), 3)
+    md = tables.to_markdown("precision", tables.precision_table(df, "sparse-point-robot", grids.focal_pair()), 3)
     assert "| FOCAL | mean | 12.20 (0.20) | 11.10 (0.10) | -1.10 |" in md
 
 

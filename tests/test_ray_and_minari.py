@@ -26,10 +26,10 @@ def test_ray_executor_matches_local(smoke_root: Path, tmp_path: Path) -> None:
     recipe = load_recipe("sparse-point-robot", "smoke")
     try:
         executor = RayExecutor(address=None, workers=2)
-        result = generate(recipe, tmp_path, parse_tasks(None, 4), parse_qualities(None), executor)
+        result = generate(recipe, tmp_path, parse_tasks(None, recipe.config.n_tasks), parse_qualities(None), executor)
     finally:
         ray.shutdown()
-    assert len(result.published) == 16
+    assert len(result.published) == 20
     assert _checksums(tmp_path) == _checksums(smoke_root)
 
 
@@ -86,3 +86,45 @@ def test_reproduce_grid_on_ray_matches_local_workers(smoke_root: Path, tmp_path:
     finally:
         ray.shutdown()
     assert on_ray == local
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_join_a_cluster_with_token_authentication(tmp_path: Path) -> None:
+    """A head on 127.0.0.1 with RAY_AUTH_MODE=token: the driver joins with the token in its environment
+    (the workers get it from the head's raylet); without it, the CLI says how to pass it, in one line."""
+    pytest.importorskip("ray")
+    import secrets
+    import shutil
+    import tempfile
+
+    ray_bin = shutil.which("ray", path=str(Path(sys.executable).parent))
+    assert ray_bin is not None
+    port = _free_port()
+    auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+    base = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")} | {"HOME": str(tmp_path / "home")}
+    head = [ray_bin, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port), "--num-cpus", "2"]
+    temp = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))  # Ray's socket paths must stay under 108 bytes
+    head += ["--include-dashboard", "false", "--disable-usage-stats", "--temp-dir", str(temp)]
+    started = subprocess.run(head, env=base | auth, capture_output=True, text=True, timeout=180)
+    assert started.returncode == 0, started.stderr[-2000:]
+    try:
+        cmd = [sys.executable, "-m", "omrl_bench.cli", "generate-data", "--suite", "sparse-point-robot"]
+        cmd += ["--preset", "smoke", "--tasks", "0", "--qualities", "expert", "--root", str(tmp_path / "data")]
+        cmd += ["--executor", "ray", "--ray-address", f"127.0.0.1:{port}"]
+        joined = subprocess.run(cmd, env=base | auth, capture_output=True, text=True, timeout=600)
+        assert joined.returncode == 0, joined.stderr[-2000:]
+        assert (tmp_path / "data/omrl/sparse-point-robot-smoke/task-00/expert-v1/data/main_data.hdf5").exists()
+        refused = subprocess.run(cmd, env=base, capture_output=True, text=True, timeout=600)
+        assert refused.returncode != 0
+        last = refused.stderr.strip().splitlines()[-1]
+        assert last.startswith(f"Error: cannot join the Ray cluster at '127.0.0.1:{port}'") and "RAY_AUTH_TOKEN" in last
+    finally:
+        subprocess.run([ray_bin, "stop", "--force"], env=base | auth, capture_output=True, timeout=120)
+        shutil.rmtree(temp, ignore_errors=True)

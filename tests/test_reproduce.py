@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -27,10 +28,10 @@ def test_returns_grid_covers_every_algorithm_variant_suite_and_seed() -> None:
     cells = grids.expand("returns", 3, (SPR, "point-robot-wind"))
     assert len(cells) == 2 * 8 * 3
     labels = {c.label for c in cells}
-    assert labels == {"FOCAL", "contextual BCQ", "MBML", *(f"FOCAL++ {v}" for v in grids.FOCALPP_VARIANTS)}
+    assert labels == {"FOCAL", "contextual BCQ", "MBML", *(f"FOCAL++ {v}" for _, v in grids.focalpp_rows())}
     assert {c.train_quality for c in cells} == {"expert"} and not any(c.hard_update for c in cells)
     assert len({c.spec("cpu", "cpu").run_name(c.variant) for c in cells}) == len(cells)  # one directory per run
-    assert {c.suite for c in grids.expand("returns", 1)} == set(grids.DEFAULT_SUITES["returns"])
+    assert {c.suite for c in grids.expand("returns", 1)} == set(grids.GRIDS["returns"].suites)
 
 
 def test_distribution_shift_momentum_and_embedding_grids() -> None:
@@ -115,14 +116,14 @@ def test_returns_and_embedding_tables_against_hand_computed_values() -> None:
     df = pd.DataFrame(
         _rows("FOCAL", "expert", "expert", [12.0, 12.5, 13.0]) + _rows("FOCAL", "expert", "medium", [1.0])
     )
-    ret = tables.returns_table(df, (SPR,)).set_index("algorithm")
+    ret = tables.returns_table(df, (SPR,), grids.returns_rows()).set_index("algorithm")
     assert ret.loc["FOCAL", "mean"] == pytest.approx(12.5) and ret.loc["FOCAL", "std"] == pytest.approx(0.5)
     assert ret.loc["FOCAL", "paper"] == 12.25 and ret.loc["FOCAL", "diff"] == pytest.approx(0.25)
     assert ret.loc["MBML", "seeds"] == 0 and np.isnan(ret.loc["MBML", "paper"])
-    emb = tables.embeddings_table(df, (SPR,)).set_index("algorithm")
+    emb = tables.embeddings_table(df, (SPR,), grids.focal_pair()).set_index("algorithm")
     assert emb.loc["FOCAL", "rms_mean"] == pytest.approx(2.0) and emb.loc["FOCAL", "esr_mean"] == pytest.approx(0.25)
     assert emb.loc["FOCAL", "rms_std"] == pytest.approx(1.0) and emb.loc["FOCAL", "rms_paper"] == 1.283
-    md = tables.to_markdown("returns", tables.returns_table(df, (SPR,)), 3)
+    md = tables.to_markdown("returns", tables.returns_table(df, (SPR,), grids.returns_rows()), 3)
     assert "| sparse-point-robot | FOCAL | 3/3 | 12.50 (0.50) |" in md and "| MBML | 0/3 | pending |" in md
 
 
@@ -132,13 +133,13 @@ def test_distribution_shift_drop_and_momentum_difference() -> None:
         + _rows("FOCAL++ batch-wise", "expert", "random", [7.0, 8.0])
         + _rows("FOCAL++ batch-wise", "expert", "expert", [9.0, 9.0], update="hard")
     )
-    shift = tables.distribution_shift_table(df).set_index(["algorithm", "train", "test"])
+    shift = tables.distribution_shift_table(df, SPR, grids.focal_pair()).set_index(["algorithm", "train", "test"])
     row = shift.loc[("FOCAL++ batch-wise", "expert", "random")]
     assert row["mean"] == pytest.approx(7.5) and row["drop"] == pytest.approx(11.0 - 7.5)
     assert row["paper"] == 10.17 and row["paper_drop"] == pytest.approx(12.60 - 10.17)
     assert np.isnan(shift.loc[("FOCAL++ batch-wise", "expert", "expert"), "drop"])
     assert shift.loc[("FOCAL", "random", "expert"), "seeds"] == 0  # pending cells keep their row
-    mom = tables.momentum_table(df).set_index("variant")
+    mom = tables.momentum_table(df, SPR, grids.focalpp_rows()).set_index("variant")
     assert mom.loc["batch-wise", "soft_mean"] == pytest.approx(11.0)
     assert mom.loc["batch-wise", "hard_mean"] == pytest.approx(9.0)  # hard runs never mix into the soft column
     assert mom.loc["batch-wise", "soft_minus_hard"] == pytest.approx(2.0)
@@ -215,14 +216,14 @@ def test_reproduce_cli_generates_data_then_writes_a_table_and_figures(tmp_path: 
     common += ["--out", str(tmp_path / "runs"), "--report", str(tmp_path / "report")]
     res = CliRunner().invoke(main, ["reproduce", "embeddings", *common])
     assert res.exit_code == 0, res.output
-    assert len(list((data_root / "omrl" / "sparse-point-robot-smoke").glob("task-*/*-v1"))) == 4 * 4
+    assert len(list((data_root / "omrl" / "sparse-point-robot-smoke").glob("task-*/*-v1"))) == 5 * 4
     md = (tmp_path / "report" / "embeddings.md").read_text()
     command = f"omrl-bench reproduce embeddings --preset smoke --seeds 1 --suites {SPR} --out {tmp_path / 'runs'}"
     command += f" --report {tmp_path / 'report'}"
     assert f"- Command: `{command}`" in md
     assert "2 of 2 training runs finished" in md and "torch" in md
-    # the smoke preset has one test task, so RMS and ESR are undefined: shown as n/a, not as pending
-    assert "| sparse-point-robot | FOCAL | 1/1 | n/a |" in md and "pending" not in md
+    # the smoke preset has two test tasks, so RMS and ESR are defined
+    assert re.search(r"\| sparse-point-robot \| FOCAL \| 1/1 \| \d\.\d{3} \|", md) and "pending" not in md
     res = CliRunner().invoke(main, ["reproduce", "figures", *common])
     assert res.exit_code == 0, res.output
     assert "2 finished, 0 to resume, 0 to start" in res.output  # the embeddings grid's runs serve the figures
@@ -302,10 +303,12 @@ def test_training_setting_grid_cells_and_the_choice_rule() -> None:
         for q in ("expert", "medium", "random", "mixed"):
             for row in _rows("FOCAL", q, q, [mean + (1.0 if q == "expert" else 0.0)]):
                 rows.append(row | {"setting": setting})
-    table = tables.training_setting_table(pd.DataFrame(rows)).set_index("setting")
+    table = tables.training_setting_table(pd.DataFrame(rows), SPR, (("focal", "focal"),)).set_index("setting")
     assert table.loc["bc0.4", "mean"] == pytest.approx(7.25) and table.loc["bc0.4", "chosen"] == "yes"
     assert (table["chosen"] == "yes").sum() == 1
-    partial = tables.training_setting_table(pd.DataFrame(rows[:-1]))  # brac's mixed cell still running
+    partial = tables.training_setting_table(
+        pd.DataFrame(rows[:-1]), SPR, (("focal", "focal"),)
+    )  # brac's mixed cell still running
     assert (partial["chosen"] == "").all() and np.isnan(partial.set_index("setting").loc["brac", "mean"])
 
 
@@ -316,7 +319,7 @@ def test_distribution_shift_drop_difference_interval_and_claims() -> None:
         ("FOCAL++ batch-wise", [12.5, 12.6, 12.7], [12.4, 12.5, 12.6]),
     ):
         rows += _rows(label, "expert", "expert", expert) + _rows(label, "expert", "medium", medium)
-    table = tables.distribution_shift_table(pd.DataFrame(rows))
+    table = tables.distribution_shift_table(pd.DataFrame(rows), SPR, grids.focal_pair())
     t = table.set_index(["algorithm", "train", "test"])
     cell = t.loc[("FOCAL++ batch-wise", "expert", "medium")]
     # per-seed drops: FOCAL 4.0 / 3.7 / 3.4, FOCAL++ 0.1 / 0.1 / 0.1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -11,6 +12,9 @@ import pytest
 from click.testing import CliRunner
 
 from omrl_bench.cli import main
+from omrl_bench.core.train_config import RunConfig
+
+RUN_KEYS = {f.name for f in dataclasses.fields(RunConfig)}
 
 
 def _invoke(*args: str):
@@ -43,7 +47,7 @@ def test_generate_then_run_end_to_end(tmp_path: Path) -> None:
     run_dir = Path(out) / "focal-focal-point-robot-wind-medium-s0"
     final = json.loads((run_dir / "final.json").read_text())
     assert set(final["test"]) == {"expert", "medium", "random"}
-    assert final["config"]["config"]["encoder"]["next_obs_in_context"] is True
+    assert final["config"]["config"]["next_obs_in_context"] is True
     assert (run_dir / "config.yaml").exists() and (run_dir / "embeddings.npz").exists()
     again = _invoke(
         "run",
@@ -72,7 +76,8 @@ def test_cbcq_through_the_cli(smoke_root: Path, tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     assert re.search(r"^expert\s+-?\d+\.\d+", res.output, re.M) and re.search(r"^random\s", res.output, re.M)
     final = json.loads((tmp_path / "cbcq-cbcq-sparse-point-robot-expert-s0" / "final.json").read_text())
-    assert final["config"]["config"]["encoder"]["type"] == "probabilistic"
+    assert set(final["config"]["config"]) == {*RUN_KEYS, "encoder", "task_loss", "ac", "bcq"}  # only what it reads
+    assert "alpha" not in final["config"]["config"]["ac"]
     assert final["steps"] == 6 and set(final["test"]) == {"expert", "random"}
 
 
@@ -82,7 +87,15 @@ def test_cbcq_through_the_cli(smoke_root: Path, tmp_path: Path) -> None:
         (["--algo", "pearl"], "unknown algorithm 'pearl'; choose one of: focal, focalpp"),
         (["--algo", "focalpp", "--variant", "batchwise"], "unknown variant 'batchwise' for focalpp; choose one of:"),
         (["--algo", "focal", "--set", "ac.actr_lr=1"], "unknown key 'actr_lr'; allowed keys: .*actor_lr"),
-        (["--algo", "focal", "--set", "encoder.type=rnn"], "encoder.type must be one of mlp, attention, probabilistic"),
+        (["--algo", "focalpp", "--set", "encoder.type=rnn"], "encoder.type must be one of mlp, attention, got 'rnn'"),
+        (
+            ["--algo", "focal", "--set", "encoder.type=mlp"],
+            "focal: --set encoder.type: unknown key 'type'",
+        ),  # not FOCAL's
+        (["--algo", "focal", "--set", "bcq.vae_hidden=8"], "focal: --set bcq.vae_hidden: unknown key 'bcq'"),
+        (["--algo", "focal", "--device", "gpu"], "unknown device 'gpu'; choose cpu, cuda or cuda:N"),
+        (["--algo", "focal", "--device", "tpu"], "unknown device 'tpu'"),
+        (["--algo", "focal", "--resume"], "--resume: no run to resume at .*; drop --resume to start it"),
         (["--algo", "focal", "--train-quality", "great"], "unknown quality 'great'"),
         (["--algo", "focal", "--preset", "huge"], "unknown preset 'huge'"),
     ],
@@ -138,3 +151,14 @@ def test_missing_and_mismatched_datasets(smoke_root: Path, tmp_path: Path) -> No
     assert res.exit_code != 0
     assert len(res.output.strip().splitlines()) == 1
     assert "do not match sparse-cheetah-vel's env" in res.output
+
+
+@pytest.mark.parametrize("suite", ["point-robot-wind", "sparse-cheetah-vel", "sparse-ant-fwd-back"])
+def test_focalpp_runs_at_smoke_on_every_suite(suite: str, generate_smoke, tmp_path: Path) -> None:
+    # Ant-Fwd-Back has 2 training tasks, fewer than the meta-batch: FOCAL++ then contrasts each task once
+    root = generate_smoke(tmp_path / "root", suite)
+    args = ["run", "--algo", "focalpp", "--suite", suite, "--preset", "smoke", "--root", str(root)]
+    res = _invoke(*args, "--out", str(tmp_path / "runs"), "--test-quality", "expert,random")
+    assert res.exit_code == 0, res.output
+    final = json.loads(next((tmp_path / "runs").iterdir()).joinpath("final.json").read_text())
+    assert all(isinstance(v, float) for v in final["embeddings"]["test"].values())  # two test tasks: defined

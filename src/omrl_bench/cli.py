@@ -25,6 +25,35 @@ def _one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+class _RegistryHelp(click.Option):
+    """An option whose help lists the registered algorithms (read when the help is shown, not at import)."""
+
+    def __init__(self, *args: Any, registry_help: Callable[[], str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.registry_help = registry_help
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        self.help = self.registry_help()
+        return super().get_help_record(ctx)
+
+
+def _algo_help() -> str:
+    from omrl_bench.core.registry import algorithms
+
+    return "one of: " + ", ".join(algorithms()) + " (omrl-bench algorithms lists them)"
+
+
+def _variant_help() -> str:
+    from omrl_bench.core.registry import algorithms
+
+    many = [f"{name}: {', '.join(spec.variants)}" for name, spec in algorithms().items() if len(spec.variants) > 1]
+    return "default: the algorithm's; " + "; ".join(many)
+
+
+def _algos_help() -> str:
+    return "NAME[:VARIANT],... instead of the grid's rows; " + _algo_help()
+
+
 def _root(root: str | None) -> Path:
     from omrl_bench.datasets.pipeline import default_root
 
@@ -115,16 +144,28 @@ def _print_summary(
         click.echo(f"note: {message} (each dataset's card: omrl-bench datasets show ID)", err=True)
 
 
+@main.command("algorithms")
+@_one_line_errors
+def algorithms_command() -> None:
+    """List the registered algorithms (built-in and installed plug-ins) with their variants and provenance."""
+    from omrl_bench.core.registry import algorithms
+
+    for name, spec in algorithms().items():
+        first = next((line for line in spec.provenance.strip().splitlines() if line.strip()), "")
+        click.echo(f"{name:<10}{spec.label:<18}variants: {', '.join(spec.variants)} (default {spec.default_variant})")
+        click.echo(f"{'':<10}{first}")
+
+
 @main.command("run")
-@click.option("--algo", required=True, help="focal, focalpp, cbcq or mbml")
-@click.option("--variant", default=None, help="focalpp: contrastive, batch-wise, sequence-wise, parallel, series, set")
+@click.option("--algo", required=True, cls=_RegistryHelp, registry_help=_algo_help)
+@click.option("--variant", default=None, cls=_RegistryHelp, registry_help=_variant_help)
 @click.option("--suite", required=True)
 @click.option("--train-quality", default="expert", show_default=True)
 @click.option("--test-quality", default="expert", show_default=True, help="one or more, comma-separated")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--preset", default="cpu", show_default=True, help="smoke, cpu or paper")
 @click.option("--data-preset", default=None, help="dataset preset (default: same as --preset)")
-@click.option("--device", default="cpu", show_default=True, help="cpu or cuda")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N")
 @click.option("--precision", type=click.Choice(PRECISIONS), default=None, help="default: the preset's")
 @click.option(
     "--threads",
@@ -135,6 +176,7 @@ def _print_summary(
 )
 @click.option("--set", "overrides", multiple=True, help="override a config key, e.g. ac.actor_lr=3e-4")
 @click.option("--out", default="runs", show_default=True, help="directory of run directories")
+@click.option("--name", default="", help="a tag for the run directory's name (default: a hash of the --set values)")
 @click.option("--root", default=None, help="Minari dataset root (default: $MINARI_DATASETS_PATH)")
 @click.option("--resume", is_flag=True, help="continue the run in --out from its last checkpoint")
 @_one_line_errors
@@ -152,13 +194,14 @@ def run(
     threads: int,
     overrides: tuple[str, ...],
     out: str,
+    name: str,
     root: str | None,
     resume: bool,
 ) -> None:
     """Train an algorithm on a suite's datasets and evaluate it on the held-out tasks."""
     import torch
 
-    from omrl_bench.bench.run import RunSpec, execute
+    from omrl_bench.bench.run import RunSpec, execute, run_config
 
     torch.set_num_threads(threads)
     qualities = tuple(q.strip() for q in test_quality.split(",") if q.strip())
@@ -173,8 +216,12 @@ def run(
         data_preset or preset,
         device,
         overrides,
-        precision=precision,
+        name,
+        precision,
     )
+    run_dir = Path(out) / spec.run_name(run_config(spec)[0])
+    if resume and not (run_dir / "config.yaml").exists():
+        raise OmrlError(f"--resume: no run to resume at {run_dir}; drop --resume to start it")
     report = execute(spec, Path(out), _root(root) if root else None, resume, progress=sys.stderr.isatty())
     cfg = report["config"]
     click.echo(
@@ -187,8 +234,9 @@ def run(
             f"{q:<14}{res['mean_return']:>12.2f}{res['mean_dense_return']:>10.2f}{res['mean_sparse_return']:>10.2f}"
         )
     emb = report["embeddings"]["test"]
-    click.echo(f"test embeddings: RMS {emb['rms']:.3f}, ESR {emb['esr']:.3f}")
-    click.echo(f"run directory: {Path(out) / (spec.run_name(cfg['variant']))}")
+    rms, esr = (f"{emb[k]:.3f}" if emb[k] is not None else "undefined (one test task)" for k in ("rms", "esr"))
+    click.echo(f"test embeddings: RMS {rms}, ESR {esr}")
+    click.echo(f"run directory: {run_dir}")
 
 
 @main.command("reproduce")
@@ -196,10 +244,12 @@ def run(
 @click.option("--preset", default="cpu", show_default=True, help="smoke, cpu or paper (training and datasets)")
 @click.option("--seeds", default=3, show_default=True, type=click.IntRange(min=1), help="seeds 0..N-1")
 @click.option("--suites", default=None, help="comma-separated suites instead of the grid's default")
+@click.option("--algos", default=None, cls=_RegistryHelp, registry_help=_algos_help)
+@click.option("--set", "overrides", multiple=True, help="override a config key of the algorithms that read it")
 @click.option("--executor", default="local", show_default=True, help="local or ray")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1), help="runs at a time (local)")
 @click.option("--ray-address", default=None, help="join this Ray cluster (with --executor ray)")
-@click.option("--device", default="cpu", show_default=True, help="cpu or cuda")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N")
 @click.option("--precision", type=click.Choice(PRECISIONS), default=None, help="default: the preset's")
 @click.option("--out", default=None, help="directory of run directories (default: runs/PRESET)")
 @click.option("--report", default=None, help="where tables and figures go (default: OUT/report)")
@@ -211,6 +261,8 @@ def reproduce(
     preset: str,
     seeds: int,
     suites: str | None,
+    algos: str | None,
+    overrides: tuple[str, ...],
     executor: str,
     workers: int,
     ray_address: str | None,
@@ -222,7 +274,7 @@ def reproduce(
     no_run: bool,
 ) -> None:
     """Run a grid (returns, distribution-shift, momentum, embeddings, figures, precision) and write its results."""
-    from omrl_bench.bench.grids import parse_suites
+    from omrl_bench.bench.grids import parse_algos, parse_suites
     from omrl_bench.bench.reproduce import default_report
     from omrl_bench.bench.reproduce import reproduce as run_grid
     from omrl_bench.datasets.pipeline import make_executor
@@ -262,6 +314,8 @@ def reproduce(
         precision=precision,
         on_plan=on_plan,
         on_done=on_done,
+        algos=parse_algos(algos),
+        overrides=overrides,
     )
     if result.table:
         click.echo(result.table)

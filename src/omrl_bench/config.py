@@ -7,6 +7,7 @@ error naming the allowed keys, never silently ignored.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from pathlib import Path
@@ -92,6 +93,17 @@ def to_dict(obj: Any) -> dict[str, Any]:
     return plain(dataclasses.asdict(obj))
 
 
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
+def parse_value(raw: str) -> Any:
+    """A ``--set`` value as YAML, except that ``3e-4`` is the number (YAML 1.1 reads it as a string)."""
+    value = yaml.safe_load(raw)
+    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        return float(value)
+    return value
+
+
 def apply_overrides(data: dict[str, Any], overrides: list[str], schema: type | None = None) -> dict[str, Any]:
     """Apply ``a.b=value`` overrides (values parsed as YAML) to a nested mapping.
 
@@ -110,7 +122,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str], schema: type | N
             if part not in allowed:
                 raise OmrlError(f"--set {key}: unknown key {part!r}; allowed keys: {', '.join(sorted(allowed))}")
             if depth == len(parts) - 1:
-                node[part] = yaml.safe_load(raw)
+                node[part] = parse_value(raw)
                 break
             sub = typing.get_type_hints(cls)[part] if cls is not None else None
             if cls is not None and not dataclasses.is_dataclass(sub):

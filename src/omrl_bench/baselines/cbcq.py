@@ -16,7 +16,7 @@ detached.
 
 Deliberate differences (see docs/deviations.md):
 - A KL term ``bcq.kl_weight * KL(q(z | c) || N(0, I))`` regularises the encoder
-  (REFERENCE section 5; the reference's contextual BCQ samples z but has no
+  (as MBML describes the baseline; the reference's contextual BCQ samples z but has no
   KL term).
 - One backward pass updates the VAE, the critics, the actor and the encoder;
   the actor's loss sees the critic through detached parameters, so each loss
@@ -31,22 +31,30 @@ Deliberate differences (see docs/deviations.md):
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import torch
 
-from omrl_bench.core import losses
+from omrl_bench.baselines.bcq import (
+    BCQ,
+    BCQConfig,
+    ProbabilisticEncoder,
+    kl_to_standard_normal,
+    probabilistic_encoder,
+)
+from omrl_bench.core.actor_critic import ActorCriticCommon
 from omrl_bench.core.algorithm import OfflineMetaAlgorithm
-from omrl_bench.core.bcq import BCQ
 from omrl_bench.core.buffers import TaskBuffers, sample_tasks
-from omrl_bench.core.encoders import ProbabilisticEncoder
-from omrl_bench.core.train_config import TrainConfig
-from omrl_bench.errors import OmrlError
+from omrl_bench.core.registry import AlgorithmSpec, Dims, register_algorithm
+from omrl_bench.core.train_config import EncoderOptConfig, MLPEncoderConfig, RunConfig
 
 
-def probabilistic_encoder(cfg: TrainConfig, context_dim: int, algo: str) -> ProbabilisticEncoder:
-    """The product-of-Gaussians encoder of the BCQ-based baselines, or a one-line error for another type."""
-    if cfg.encoder.type != "probabilistic":
-        raise OmrlError(f"{algo} needs encoder.type probabilistic, got {cfg.encoder.type!r}")
-    return ProbabilisticEncoder(context_dim, cfg.encoder.latent_dim, cfg.encoder.mlp_hidden, cfg.encoder.mlp_depth)
+@dataclass(frozen=True)
+class CBCQConfig(RunConfig):
+    encoder: MLPEncoderConfig = field(default_factory=MLPEncoderConfig)  # the probabilistic encoder's MLP
+    task_loss: EncoderOptConfig = field(default_factory=EncoderOptConfig)  # trained through the critic and VAE
+    ac: ActorCriticCommon = field(default_factory=ActorCriticCommon)
+    bcq: BCQConfig = field(default_factory=BCQConfig)
 
 
 class ContextualBCQ(OfflineMetaAlgorithm):
@@ -57,10 +65,8 @@ class ContextualBCQ(OfflineMetaAlgorithm):
 
     def __init__(
         self,
-        cfg: TrainConfig,
-        obs_dim: int,
-        action_dim: int,
-        context_dim: int,
+        cfg: CBCQConfig,
+        dims: Dims,
         seed: int,
         device: str | torch.device = "cpu",
     ) -> None:
@@ -69,8 +75,8 @@ class ContextualBCQ(OfflineMetaAlgorithm):
         latent = cfg.encoder.latent_dim
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            self.encoder = probabilistic_encoder(cfg, context_dim, "contextual BCQ")
-            self.bcq = BCQ(cfg, obs_dim + latent, action_dim)
+            self.encoder = probabilistic_encoder(cfg, dims.context_dim)
+            self.bcq = BCQ(cfg, dims.obs_dim + latent, dims.action_dim)
         self.to(device)
         self.device = torch.device(device)
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
@@ -91,7 +97,7 @@ class ContextualBCQ(OfflineMetaAlgorithm):
             mu, var = self.encoder.posterior(buffers.sample_context(tasks, cfg.context_size, self.generator))
             noise = torch.randn(mu.shape, generator=self.generator, device=mu.device, dtype=mu.dtype)
             z = mu + var.sqrt() * noise
-            kl = losses.kl_to_standard_normal(mu, var).mean()
+            kl = kl_to_standard_normal(mu, var).mean()
 
             batch = buffers.sample_batch(tasks, cfg.batch_size, self.generator)
             b = batch.rewards.shape[1]
@@ -123,8 +129,13 @@ class ContextualBCQ(OfflineMetaAlgorithm):
             return self.bcq.act(torch.cat([obs.to(self.device), z], -1), self.act_latents).float()
 
 
-def make(
-    cfg: TrainConfig, obs_dim: int, action_dim: int, context_dim: int, seed: int, device: str, n_tasks: int
-) -> ContextualBCQ:
-    del n_tasks  # one network serves every task
-    return ContextualBCQ(cfg, obs_dim, action_dim, context_dim, seed, device)
+register_algorithm(
+    AlgorithmSpec(
+        name="cbcq",
+        label="contextual BCQ",
+        config=CBCQConfig,
+        build=lambda cfg, dims, seed, device: ContextualBCQ(cfg, dims, seed, device),
+        provenance=__doc__ or "",
+        variants={"cbcq": {}},
+    )
+)

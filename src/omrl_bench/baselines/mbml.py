@@ -40,19 +40,60 @@ Deliberate differences (see docs/deviations.md):
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from omrl_bench.baselines.cbcq import probabilistic_encoder
-from omrl_bench.core import losses
+from omrl_bench.baselines.bcq import (
+    BCQ,
+    BCQConfig,
+    ProbabilisticEncoder,
+    kl_diagonal_gaussians,
+    kl_to_standard_normal,
+    probabilistic_encoder,
+    product_of_gaussians,
+)
+from omrl_bench.core.actor_critic import ActorCriticCommon
 from omrl_bench.core.algorithm import OfflineMetaAlgorithm
-from omrl_bench.core.bcq import BCQ
 from omrl_bench.core.buffers import TaskBuffers, sample_tasks
-from omrl_bench.core.encoders import ProbabilisticEncoder
 from omrl_bench.core.networks import BatchedMLP, detached_params
-from omrl_bench.core.train_config import TrainConfig
+from omrl_bench.core.registry import AlgorithmSpec, Dims, register_algorithm
+from omrl_bench.core.train_config import EncoderOptConfig, MLPEncoderConfig, RunConfig
 from omrl_bench.errors import OmrlError
+
+
+@dataclass(frozen=True)
+class MBMLStagesConfig:
+    """MBML's stages: per-task BCQ teachers, per-task reward ensembles, then the student (the rest of ``steps``)."""
+
+    teacher_steps: int = 2000
+    teacher_batch: int = 64  # per task: every task's teacher trains at every step
+    teacher_hidden: int = 256  # width of every teacher network (one BCQ per task)
+    reward_steps: int = 1000
+    reward_batch: int = 64
+    ensemble: int = 3  # reward models per task
+    reward_hidden: int = 64
+    reward_depth: int = 2
+    reward_lr: float = 1e-3
+    std_threshold: float = 0.1  # a relabelled reward is kept where the ensemble's std is below this
+    margin: float = 2.0  # triplet margin
+
+
+@dataclass(frozen=True)
+class MBMLConfig(RunConfig):
+    encoder: MLPEncoderConfig = field(default_factory=MLPEncoderConfig)  # the probabilistic encoder's MLP
+    task_loss: EncoderOptConfig = field(default_factory=EncoderOptConfig)  # the triplet loss's optimiser
+    ac: ActorCriticCommon = field(default_factory=ActorCriticCommon)
+    bcq: BCQConfig = field(default_factory=BCQConfig)
+    mbml: MBMLStagesConfig = field(default_factory=MBMLStagesConfig)
+
+
+def triplet_loss(d_positive: torch.Tensor, d_negative: torch.Tensor, margin: float = 2.0) -> torch.Tensor:
+    """MBML's triplet loss: ``max(0, d(anchor, positive) - d(anchor, negative) + margin)``, averaged."""
+    return F.relu(d_positive - d_negative + margin).mean()
 
 
 def _members(module: nn.Module, idx: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -69,17 +110,13 @@ class MBML(OfflineMetaAlgorithm):
 
     def __init__(
         self,
-        cfg: TrainConfig,
-        obs_dim: int,
-        action_dim: int,
-        context_dim: int,
+        cfg: MBMLConfig,
+        dims: Dims,
         seed: int,
         device: str | torch.device = "cpu",
-        n_tasks: int | None = None,
     ) -> None:
         super().__init__()
-        if n_tasks is None:
-            raise OmrlError("MBML trains one teacher per task: the number of training tasks is required")
+        obs_dim, action_dim, context_dim, n_tasks = dims.obs_dim, dims.action_dim, dims.context_dim, dims.n_tasks
         mb = cfg.mbml
         if cfg.steps <= mb.teacher_steps + mb.reward_steps:
             raise OmrlError(
@@ -93,7 +130,7 @@ class MBML(OfflineMetaAlgorithm):
             torch.manual_seed(seed)
             self.teachers = BCQ(cfg, obs_dim, action_dim, members=n_tasks, hidden=mb.teacher_hidden)
             self.rewards = BatchedMLP(n_tasks * mb.ensemble, reward_in, 1, mb.reward_hidden, mb.reward_depth)
-            self.encoder = probabilistic_encoder(cfg, context_dim, "MBML")
+            self.encoder = probabilistic_encoder(cfg, context_dim)
             self.student = BCQ(cfg, obs_dim + latent, action_dim)  # distilled: its VAE encoder and targets stay unused
         self.to(device)
         self.device = torch.device(device)
@@ -210,23 +247,21 @@ class MBML(OfflineMetaAlgorithm):
             mu_own, mu_a, mu_n = mu.chunk(3)
             var_own, var_a, var_n = var.chunk(3)
             post = {
-                "anchor": losses.product_of_gaussians(mu_a, var_a, keep),
-                "positive": losses.product_of_gaussians(mu_own, var_own, keep),
-                "negative": losses.product_of_gaussians(mu_n, var_n, keep),
+                "anchor": product_of_gaussians(mu_a, var_a, keep),
+                "positive": product_of_gaussians(mu_own, var_own, keep),
+                "negative": product_of_gaussians(mu_n, var_n, keep),
             }
             valid = keep.any(1)
-            d_pos = losses.kl_diagonal_gaussians(*post["anchor"], *post["positive"])[valid]
-            d_neg = losses.kl_diagonal_gaussians(*post["anchor"], *post["negative"])[valid]
-            triplet = losses.triplet_loss(d_pos, d_neg, mb.margin) if bool(valid.any()) else mu.sum() * 0.0
+            d_pos = kl_diagonal_gaussians(*post["anchor"], *post["positive"])[valid]
+            d_neg = kl_diagonal_gaussians(*post["anchor"], *post["negative"])[valid]
+            triplet = triplet_loss(d_pos, d_neg, mb.margin) if bool(valid.any()) else mu.sum() * 0.0
 
             # z_i from task i's context plus the relabelled transitions its ensemble kept
             all_keep = torch.cat([torch.ones_like(keep), keep], 1)
-            z_mu, z_var = losses.product_of_gaussians(
-                torch.cat([mu_own, mu_a], 1), torch.cat([var_own, var_a], 1), all_keep
-            )
+            z_mu, z_var = product_of_gaussians(torch.cat([mu_own, mu_a], 1), torch.cat([var_own, var_a], 1), all_keep)
             noise = torch.randn(z_mu.shape, generator=self.generator, device=self.device, dtype=z_mu.dtype)
             z = z_mu + z_var.sqrt() * noise
-            kl = losses.kl_to_standard_normal(z_mu, z_var).mean()
+            kl = kl_to_standard_normal(z_mu, z_var).mean()
 
             b = buffers.sample_batch(tasks, cfg.batch_size, self.generator)
             with torch.no_grad():  # teacher i's outputs on task i's batch
@@ -261,7 +296,13 @@ class MBML(OfflineMetaAlgorithm):
             return self.student.act(torch.cat([obs.to(self.device), z], -1), self.act_latents).float()
 
 
-def make(
-    cfg: TrainConfig, obs_dim: int, action_dim: int, context_dim: int, seed: int, device: str, n_tasks: int
-) -> MBML:
-    return MBML(cfg, obs_dim, action_dim, context_dim, seed, device, n_tasks)
+register_algorithm(
+    AlgorithmSpec(
+        name="mbml",
+        label="MBML",
+        config=MBMLConfig,
+        build=lambda cfg, dims, seed, device: MBML(cfg, dims, seed, device),
+        provenance=__doc__ or "",
+        variants={"mbml": {}},
+    )
+)

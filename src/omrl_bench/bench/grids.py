@@ -8,7 +8,6 @@ needs it and a killed grid resumes where it stopped.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -16,34 +15,16 @@ from pathlib import Path
 from typing import Any
 
 from omrl_bench.bench.run import RunSpec, run_config
-from omrl_bench.core.train_config import PRECISIONS
+from omrl_bench.core.registry import algorithms, check_variant, get_algorithm, label
+from omrl_bench.core.train_config import PRECISIONS, resolve_config
 from omrl_bench.datasets.recipe import QUALITIES
 from omrl_bench.envs.suites import SUITES
 from omrl_bench.errors import OmrlError
 
-GRIDS = ("returns", "distribution-shift", "momentum", "embeddings", "figures", "precision", "training-setting")
-FOCALPP_VARIANTS = ("contrastive", "batch-wise", "sequence-wise", "parallel", "series")
 SPR = "sparse-point-robot"
 POINT_ROBOTS = (SPR, "point-robot-wind")
+Row = tuple[str, str]  # (algorithm, variant): one row of a table
 
-# (algo, variant) -> the row label of every table
-LABELS = {
-    ("focal", "focal"): "FOCAL",
-    **{("focalpp", v): f"FOCAL++ {v}" for v in FOCALPP_VARIANTS},
-    ("cbcq", "cbcq"): "contextual BCQ",
-    ("mbml", "mbml"): "MBML",
-}
-RETURNS_ALGOS = (("focal", "focal"), *(("focalpp", v) for v in FOCALPP_VARIANTS), ("cbcq", "cbcq"), ("mbml", "mbml"))
-FOCAL_PAIR = (("focal", "focal"), ("focalpp", "batch-wise"))  # FOCAL vs FOCAL++ (batch-wise), as in Tables 2 and 3
-DEFAULT_SUITES = {
-    "returns": tuple(SUITES),
-    "distribution-shift": (SPR,),
-    "momentum": (SPR,),
-    "embeddings": (*POINT_ROBOTS, "sparse-ant-fwd-back"),
-    "figures": POINT_ROBOTS,
-    "precision": (SPR,),
-    "training-setting": (SPR,),
-}
 # The training-setting grid (issue 18): FOCAL, the baseline, on each quality with each way of keeping the
 # policy near the data; the setting with the best mean over the four qualities (each tested with context of
 # its own quality) becomes the cpu preset's for the point robots. Chosen before any run, never tuned on them.
@@ -55,7 +36,53 @@ TRAINING_SETTINGS: dict[str, tuple[str, ...]] = {
     # near a target divergence, so the penalty grows on narrow data and fades where the data covers more
     "brac": ("ac.bc_weight=0.0", "ac.alpha=10.0", "ac.train_alpha=true", "ac.target_divergence=0.05"),
 }
-PRECISION_PAIR = PRECISIONS  # the precision grid trains FOCAL_PAIR in both
+
+
+@dataclass(frozen=True)
+class Option:
+    """What a grid varies besides algorithm, suite, quality and seed."""
+
+    hard_update: bool = False  # FOCAL++'s key encoder copied every step instead of the momentum update
+    precision: str | None = None  # fp32 | bf16; None: the preset's (or --precision)
+    setting: str = ""  # a TRAINING_SETTINGS name: its overrides, and its name as the run's tag
+
+
+def returns_rows() -> tuple[Row, ...]:
+    """Every registered algorithm with each of its table variants (plug-ins included)."""
+    return tuple((a, v) for a, spec in algorithms().items() for v in spec.table_variants)
+
+
+def focal_pair() -> tuple[Row, ...]:
+    return (("focal", "focal"), ("focalpp", get_algorithm("focalpp").default_variant))  # Tables 2 and 3
+
+
+def focalpp_rows() -> tuple[Row, ...]:
+    return tuple(("focalpp", v) for v in get_algorithm("focalpp").table_variants)
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A grid as data: its rows, suites, training qualities and options (cells = their product x seeds)."""
+
+    rows: Callable[[], tuple[Row, ...]]
+    suites: tuple[str, ...]
+    train_qualities: tuple[str, ...] = ("expert",)
+    options: tuple[Option, ...] = (Option(),)
+    one_suite: bool = False  # compares runs on one suite
+    draws: str = "table"  # table (a table named after the grid) | figures
+
+
+GRIDS: dict[str, Grid] = {
+    "returns": Grid(returns_rows, tuple(SUITES)),
+    "distribution-shift": Grid(focal_pair, (SPR,), QUALITIES, one_suite=True),
+    "momentum": Grid(focalpp_rows, (SPR,), options=(Option(), Option(hard_update=True)), one_suite=True),
+    "embeddings": Grid(focal_pair, (*POINT_ROBOTS, "sparse-ant-fwd-back")),
+    "figures": Grid(focal_pair, POINT_ROBOTS, draws="figures"),
+    "precision": Grid(focal_pair, (SPR,), options=tuple(Option(precision=p) for p in PRECISIONS), one_suite=True),
+    "training-setting": Grid(
+        lambda: (("focal", "focal"),), (SPR,), QUALITIES, tuple(Option(setting=s) for s in TRAINING_SETTINGS), True
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -67,13 +94,14 @@ class Cell:
     suite: str
     train_quality: str
     seed: int
-    hard_update: bool = False  # FOCAL++'s key encoder copied every step instead of the momentum update
-    precision: str | None = None  # fp32 | bf16; None: the preset's
-    setting: str = ""  # a TRAINING_SETTINGS name: its overrides, and its name as the run's tag
+    hard_update: bool = False
+    precision: str | None = None
+    setting: str = ""
+    overrides: tuple[str, ...] = ()  # reproduce --set: applied where the algorithm reads the key
 
     @property
     def label(self) -> str:
-        return LABELS[(self.algo, self.variant)]
+        return label(self.algo, self.variant)
 
     def spec(self, preset: str, device: str) -> RunSpec:
         overrides: tuple[str, ...] = ("task_loss.hard_update=true",) if self.hard_update else ()
@@ -89,7 +117,7 @@ class Cell:
             preset,
             preset,
             device,
-            overrides,
+            (*overrides, *self.overrides),
             tag,
             self.precision,
         )
@@ -105,52 +133,70 @@ def parse_suites(text: str | None) -> tuple[str, ...] | None:
     return names
 
 
-def expand(name: str, seeds: int, suites: tuple[str, ...] | None = None, precision: str | None = None) -> list[Cell]:
-    """The cells of grid ``name`` over seeds 0..seeds-1 (``suites`` replaces the grid's default suites;
-    ``precision`` the preset's, except in the precision grid, which trains both)."""
+def parse_algos(text: str | None) -> tuple[Row, ...] | None:
+    """``--algos NAME[:VARIANT],...``: a name alone means its table variants (every one in the returns table)."""
+    if text is None:
+        return None
+    rows: list[Row] = []
+    for item in (s.strip() for s in text.split(",") if s.strip()):
+        name, _, variant = item.partition(":")
+        spec = get_algorithm(name)
+        rows += [(name, check_variant(spec, variant))] if variant else [(name, v) for v in spec.table_variants]
+    if not rows:
+        raise OmrlError(f"--algos: no algorithm in {text!r}; choose from: {', '.join(algorithms())}")
+    return tuple(dict.fromkeys(rows))
+
+
+def _set_for(row: Row, suite: str, preset: str, overrides: tuple[str, ...]) -> tuple[str, ...]:
+    """The ``--set`` overrides that ``row``'s algorithm reads (each is checked against its config)."""
+    mine = []
+    for item in overrides:
+        try:
+            resolve_config(row[0], row[1], suite, preset, [item])
+        except OmrlError:
+            continue
+        mine.append(item)
+    return tuple(mine)
+
+
+def expand(
+    name: str,
+    seeds: int,
+    suites: tuple[str, ...] | None = None,
+    precision: str | None = None,
+    rows: tuple[Row, ...] | None = None,
+    overrides: tuple[str, ...] = (),
+    preset: str = "cpu",
+) -> list[Cell]:
+    """The cells of grid ``name`` over seeds 0..seeds-1: ``suites`` and ``rows`` replace the grid's own,
+    ``precision`` the preset's (except in the precision grid, which trains both), ``overrides`` (``--set``)
+    go to every algorithm that reads their key."""
     if name not in GRIDS:
         raise OmrlError(f"unknown grid {name!r}; choose one of: {', '.join(GRIDS)}")
     if seeds < 1:
         raise OmrlError("--seeds must be at least 1")
-    chosen = suites or DEFAULT_SUITES[name]
-    if name in ("distribution-shift", "momentum", "precision", "training-setting") and len(chosen) != 1:
+    grid = GRIDS[name]
+    chosen = suites or grid.suites
+    if grid.one_suite and len(chosen) != 1:
         raise OmrlError(f"grid {name} compares runs on one suite; give one with --suites")
-    seed_list = range(seeds)
-    if name == "precision":
-        if precision is not None:
-            raise OmrlError("the precision grid trains both fp32 and bf16; drop --precision")
-        return [
-            Cell(a, v, s, "expert", k, precision=p)
-            for s in chosen
-            for a, v in FOCAL_PAIR
-            for p in PRECISION_PAIR
-            for k in seed_list
-        ]
-    if name == "training-setting":
-        return [
-            Cell("focal", "focal", s, q, k, precision=precision, setting=setting)
-            for s in chosen
-            for setting in TRAINING_SETTINGS
-            for q in QUALITIES
-            for k in seed_list
-        ]
-    return [dataclasses.replace(c, precision=precision) for c in _expand_paper_grid(name, chosen, seed_list)]
+    if precision is not None and any(o.precision for o in grid.options):
+        raise OmrlError(f"the {name} grid trains both fp32 and bf16; drop --precision")
+    chosen_rows = rows or grid.rows()
+    for item in overrides:
+        if not any(_set_for(r, chosen[0], preset, (item,)) for r in chosen_rows):
+            resolve_config(chosen_rows[0][0], chosen_rows[0][1], chosen[0], preset, [item])  # its one-line error
+    return [
+        Cell(a, v, s, q, k, o.hard_update, o.precision or precision, o.setting, _set_for((a, v), s, preset, overrides))
+        for s in chosen
+        for a, v in chosen_rows
+        for o in grid.options
+        for q in grid.train_qualities
+        for k in range(seeds)
+    ]
 
 
-def _expand_paper_grid(name: str, chosen: tuple[str, ...], seed_list: range) -> list[Cell]:
-    if name == "returns":
-        return [Cell(a, v, s, "expert", k) for s in chosen for a, v in RETURNS_ALGOS for k in seed_list]
-    if name == "distribution-shift":
-        return [Cell(a, v, s, q, k) for s in chosen for a, v in FOCAL_PAIR for q in QUALITIES for k in seed_list]
-    if name == "momentum":
-        return [
-            Cell("focalpp", v, s, "expert", k, hard)
-            for s in chosen
-            for v in FOCALPP_VARIANTS
-            for hard in (False, True)
-            for k in seed_list
-        ]
-    return [Cell(a, v, s, "expert", k) for s in chosen for a, v in FOCAL_PAIR for k in seed_list]  # embeddings, figures
+def default_suites(name: str) -> tuple[str, ...]:
+    return GRIDS[name].suites
 
 
 @dataclass(frozen=True)
@@ -161,29 +207,11 @@ class Planned:
     status: str  # "done", "partial" (a checkpoint to resume) or "new"
 
 
-# Config keys (sections or dotted keys) an algorithm never reads. Runs are matched without them, so a
-# finished run still counts after a key it ignores was added or changed (the BC term of the point
-# robots' cpu preset is read by FOCAL and FOCAL++ only).
-UNUSED_KEYS = {
-    "focal": ("bcq", "mbml"),
-    "focalpp": ("bcq", "mbml"),
-    "cbcq": ("mbml", "ac.bc_weight"),
-    "mbml": ("ac.bc_weight",),
-}
-
-
 def _comparable(config: dict[str, Any]) -> Any:
-    """``config`` as JSON would return it, in today's shape, without the keys its algorithm does not read."""
+    """``config`` as JSON would return it, in today's shape (only the keys its algorithm reads)."""
     from omrl_bench.core.trainer import migrate_config
 
-    out = json.loads(json.dumps(migrate_config(config)))
-    for key in UNUSED_KEYS.get(out.get("algo"), ()):
-        *parents, last = key.split(".")
-        node = out["config"]
-        for part in parents:
-            node = node.get(part, {})
-        node.pop(last, None)
-    return out
+    return json.loads(json.dumps(migrate_config(config)))
 
 
 def _saved_config(final: Path) -> dict[str, Any]:
@@ -247,14 +275,16 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
 
 
-def run_cell(spec: RunSpec, out: str, root: str | None, name: str) -> dict[str, Any]:
+def run_cell(spec: RunSpec, out: str, root: str | None, name: str, plugins: tuple[str, ...] = ()) -> dict[str, Any]:
     """Worker entry point: train and evaluate one cell (resuming its checkpoint); never raises."""
     import torch
 
     from omrl_bench.bench.run import execute
+    from omrl_bench.core.registry import import_plugins
 
     torch.set_num_threads(1)
     try:
+        import_plugins(plugins)
         report = execute(spec, Path(out), Path(root) if root else None, resume=True, progress=False)
     except Exception as exc:  # one failed cell must not stop the others; the grid reports it at the end
         return {"run": name, "error": _one_line(exc)}
@@ -286,7 +316,9 @@ def execute_plan(
         return []
     ensure_datasets((p.cell.suite for p in todo), preset, root, executor)
     failures = []
-    calls = [(p.spec, str(out), str(root), p.run_dir.name) for p in todo]
+    from omrl_bench.core.registry import plugin_modules
+
+    calls = [(p.spec, str(out), str(root), p.run_dir.name, plugin_modules()) for p in todo]
     try:
         for result in executor.map_unordered(run_cell, calls):
             on_done(result)

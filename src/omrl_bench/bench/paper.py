@@ -1,41 +1,19 @@
-"""Published numbers of the FOCAL++ paper (../shared/paper; REFERENCE section 7), keyed like our tables.
+"""Published numbers of the FOCAL++ paper (its Tables 1 to 6 and appendix C), keyed like our tables.
 
 Every value is the paper's mean (and standard deviation where it gives one) over 3 seeds.
 """
 
 from __future__ import annotations
 
-# Table 1/5: average test return, trained and tested on expert data.
+from omrl_bench.envs.suites import SUITES
+
+# Table 1/5 (average test return, trained and tested on expert data) and Tables 2 and 6 (test-task embedding
+# RMS and ESR), by suite and table label: defined with each suite (envs/suites.py).
 RETURNS: dict[str, dict[str, tuple[float, float]]] = {
-    "sparse-point-robot": {
-        "FOCAL": (12.25, 0.47),
-        "FOCAL++ contrastive": (12.53, 0.31),
-        "FOCAL++ batch-wise": (12.54, 0.23),
-        "FOCAL++ sequence-wise": (12.64, 0.14),
-        "FOCAL++ parallel": (12.90, 0.02),
-        "FOCAL++ series": (13.02, 0.30),
-    },
-    "point-robot-wind": {
-        "FOCAL": (-5.67, 0.30),
-        "FOCAL++ contrastive": (-5.55, 0.63),
-        "FOCAL++ batch-wise": (-5.89, 0.34),
-        "FOCAL++ sequence-wise": (-4.90, 0.04),
-        "FOCAL++ parallel": (-5.77, 0.19),
-        "FOCAL++ series": (-5.49, 0.47),
-    },
-    "sparse-cheetah-vel": {
-        "FOCAL": (-201.8, 37.4),
-        "FOCAL++ sequence-wise": (-199.8, 32.9),
-        "FOCAL++ parallel": (-166.7, 16.9),
-    },
-    "sparse-ant-fwd-back": {
-        "FOCAL": (142.8, 156.0),
-        "FOCAL++ contrastive": (166.7, 4.9),
-        "FOCAL++ batch-wise": (167.8, 122.2),
-        "FOCAL++ sequence-wise": (177.4, 103.2),
-        "FOCAL++ parallel": (281.9, 182.1),
-        "FOCAL++ series": (278.5, 161.7),
-    },
+    name: dict(suite.published["returns"]) for name, suite in SUITES.items() if "returns" in suite.published
+}
+EMBEDDINGS: dict[str, dict[str, tuple[float, float]]] = {
+    name: dict(suite.published["embeddings"]) for name, suite in SUITES.items() if "embeddings" in suite.published
 }
 
 # Table 3 (Sparse-Point-Robot): (train quality, test-context quality) -> return. The paper's FOCAL
@@ -71,12 +49,4 @@ MOMENTUM: dict[str, dict[str, tuple[float, float]]] = {
     "sequence-wise": {"soft": (12.83, 0.08), "hard": (10.10, 2.26)},
     "parallel": {"soft": (12.83, 0.08), "hard": (8.78, 0.92)},
     "series": {"soft": (12.20, 0.22), "hard": (7.07, 0.42)},
-}
-
-# Table 2 (point robots) and Table 6 (ant): test-task embedding RMS and ESR. Table 6 repeats the
-# point robots with different wind values (FOCAL 0.907 / 0.203, FOCAL++ 1.060 / 0.254); we cite Table 2.
-EMBEDDINGS: dict[str, dict[str, tuple[float, float]]] = {
-    "sparse-point-robot": {"FOCAL": (1.283, 0.226), "FOCAL++ batch-wise": (1.288, 0.281)},
-    "point-robot-wind": {"FOCAL": (0.892, 0.077), "FOCAL++ batch-wise": (1.065, 0.100)},
-    "sparse-ant-fwd-back": {"FOCAL": (0.758, 0.5), "FOCAL++ batch-wise": (0.763, 0.5)},
 }

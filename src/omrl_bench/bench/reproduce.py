@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from omrl_bench.bench import grids
+from omrl_bench.core.train_config import PRECISIONS
 from omrl_bench.errors import OmrlError
 
 TITLES = {
@@ -33,7 +34,7 @@ NOTES = {
     "momentum": "Rows are FOCAL++ variants: contrastive = the paper's 'None' attention, series = 'Serialize'. "
     "Hard update: the key encoder is a copy of the query encoder at every step.",
     "embeddings": "RMS and ESR of the per-task mean embeddings of the test tasks (expert data and context; "
-    "REFERENCE section 6). FOCAL++ is the batch-wise variant. The paper's Table 6 lists other wind values "
+    "docs/protocol.md section 5). FOCAL++ is the batch-wise variant. The paper's Table 6 lists other wind values "
     "(FOCAL 0.907 / 0.203, FOCAL++ 1.060 / 0.254).",
     "precision": "Trained on expert data, tested with expert context. The same seeds in fp32 and in bf16; "
     "the fp32 runs are the returns grid's. Parity: the bf16 mean lies inside the fp32 runs' 95% bootstrap "
@@ -71,11 +72,16 @@ def command_line(
     out: Path,
     report: Path,
     precision: str | None = None,
+    algos: tuple[grids.Row, ...] | None = None,
+    overrides: tuple[str, ...] = (),
 ) -> str:
     """The command that rewrites this table: ``--out`` holds the run records read, ``--report`` the output."""
     parts = ["omrl-bench reproduce", name, f"--preset {preset}", f"--seeds {seeds}"]
     if suites:
         parts.append(f"--suites {','.join(suites)}")
+    if algos:
+        parts.append("--algos " + ",".join(f"{a}:{v}" for a, v in algos))
+    parts += [f"--set {o}" for o in overrides]
     if precision:
         parts.append(f"--precision {precision}")
     if device != "cpu":
@@ -110,7 +116,7 @@ def provenance(name: str, command: str, preset: str, seeds: int, planned: list[g
 
     done = grids.finished(planned)
     configs = [run_config(p.spec)[2] for p in planned]  # resolved once, for both lines below
-    precisions = sorted({c["config"]["precision"] for c in configs}, key=grids.PRECISION_PAIR.index)
+    precisions = sorted({c["config"]["precision"] for c in configs}, key=PRECISIONS.index)
     run_wall = sum(json.loads((p.run_dir / "final.json").read_text())["train_wall_time_s"] for p in done)
     versions = package_versions()
     import matplotlib
@@ -153,26 +159,34 @@ def reproduce(
     precision: str | None = None,
     on_plan: Callable[[list[grids.Planned]], None] = lambda _p: None,
     on_done: Callable[[dict[str, Any]], None] = lambda _r: None,
+    algos: tuple[grids.Row, ...] | None = None,
+    overrides: tuple[str, ...] = (),
 ) -> ReproduceResult:
-    """Run grid ``name`` (unless ``run`` is false) and write its table or figures from the finished runs."""
+    """Run grid ``name`` (unless ``run`` is false) and write its table or figures from the finished runs.
+
+    ``algos`` replaces the grid's (algorithm, variant) rows; ``overrides`` are ``--set`` values, each given
+    to the algorithms that read its key."""
     from omrl_bench.bench import figures, tables
+    from omrl_bench.bench.run import check_device
 
     t0 = time.time()
+    check_device(device)
     if run and device.startswith("cuda"):
         import torch
 
         if not torch.cuda.is_available():
             raise OmrlError("--device cuda requested but no CUDA device is available")
-    cells = grids.expand(name, seeds, suites, precision)
+    cells = grids.expand(name, seeds, suites, precision, algos, overrides, preset)
+    rows = algos or grids.GRIDS[name].rows()
     planned = grids.plan(cells, preset, device, out)
     on_plan(planned)
     failures: list[dict[str, Any]] = []
     if run:
         failures = grids.execute_plan(planned, preset, out, root, executor_factory(), on_done)
         planned = grids.plan(cells, preset, device, out)
-    chosen = suites or grids.DEFAULT_SUITES[name]
-    command = command_line(name, preset, seeds, suites, device, out, report, precision)
-    if name == "figures":
+    chosen = suites or grids.GRIDS[name].suites
+    command = command_line(name, preset, seeds, suites, device, out, report, precision, algos, overrides)
+    if grids.GRIDS[name].draws == "figures":
         figure_dir = report / "figures"
         if run and any(p.cell.suite == grids.SPR for p in planned):  # Figure 6 draws its datasets
             grids.ensure_datasets([grids.SPR], preset, root, executor_factory())
@@ -195,7 +209,7 @@ def reproduce(
         report.mkdir(parents=True, exist_ok=True)
         (report / "figures.md").write_text(header + "\n" + body + "\n")
         return ReproduceResult(planned, failures, [*outputs, report / "figures.md"], None)
-    table = tables.build(name, tables.collect(planned), tuple(chosen))
+    table = tables.build(name, tables.collect(planned), tuple(chosen), rows)
     header = provenance(name, command, preset, seeds, planned, time.time() - t0)
     csv, md, body = tables.write(name, table, seeds, header, report)
     return ReproduceResult(planned, failures, [csv, md], body)

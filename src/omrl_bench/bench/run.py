@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+import json
+import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,19 +14,26 @@ import numpy as np
 import torch
 
 from omrl_bench.config import to_dict
-from omrl_bench.core.train_config import TrainConfig, resolve_config
+from omrl_bench.core.registry import Dims, get_algorithm
+from omrl_bench.core.train_config import resolve_config
 from omrl_bench.datasets.recipe import ALL_QUALITIES, PROTOCOL
 from omrl_bench.errors import OmrlError
 
-
-def _algorithms() -> dict[str, Callable[..., Any]]:
-    from omrl_bench import focalpp
-    from omrl_bench.baselines import cbcq, focal, mbml
-
-    return {"focal": focal.make, "focalpp": focalpp.make, "cbcq": cbcq.make, "mbml": mbml.make}
+DEVICE = re.compile(r"cpu|cuda(:\d+)?")
 
 
-ALGORITHMS = ("focal", "focalpp", "cbcq", "mbml")
+def check_device(device: str) -> str:
+    """``cpu``, ``cuda`` or ``cuda:N``, or a one-line error."""
+    if not DEVICE.fullmatch(device):
+        raise OmrlError(f"unknown device {device!r}; choose cpu, cuda or cuda:N")
+    return device
+
+
+def _flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in data.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
 
 
 @dataclass(frozen=True)
@@ -38,7 +48,7 @@ class RunSpec:
     data_preset: str
     device: str = "cpu"
     overrides: tuple[str, ...] = ()
-    tag: str = ""  # names a run whose overrides change what it measures (e.g. "hard"), so it gets its own directory
+    tag: str = ""  # names a run whose overrides change what it measures (e.g. "hard"); --name on the CLI
     precision: str | None = None  # fp32 | bf16; None: the preset's
 
     def all_overrides(self) -> list[str]:
@@ -46,13 +56,20 @@ class RunSpec:
         return [*self.overrides, *([f"precision={self.precision}"] if self.precision else [])]
 
     def run_name(self, variant: str) -> str:
-        """``algo-variant-suite-quality-sSEED[-tag][-precision]``: the precision only where it is not the preset's."""
+        """``algo-variant-suite-quality-sSEED[-tag][-precision]``: the precision only where it is not the preset's.
+
+        Without a tag, ``--set`` values that change the config add ``-set<hash>`` (a hash of what they
+        changed), so runs with other settings in the same ``--out`` never share a directory."""
         name = f"{self.algo}-{variant}-{self.suite}-{self.train_quality}-s{self.seed}"
+        preset = _flat(to_dict(resolve_config(self.algo, variant, self.suite, self.preset)[1]))
+        ours = _flat(to_dict(resolve_config(self.algo, variant, self.suite, self.preset, self.all_overrides())[1]))
+        changed = sorted(f"{k}={ours[k]!r}" for k in ours if k != "precision" and ours[k] != preset[k])
         if self.tag:
             name = f"{name}-{self.tag}"
-        precision = resolve_config(self.algo, variant, self.suite, self.preset, self.all_overrides())[1].precision
-        if precision != resolve_config(self.algo, variant, self.suite, self.preset)[1].precision:
-            name = f"{name}-{precision}"
+        elif changed:
+            name = f"{name}-set{hashlib.sha256(';'.join(changed).encode()).hexdigest()[:6]}"
+        if ours["precision"] != preset["precision"]:
+            name = f"{name}-{ours['precision']}"
         return name
 
 
@@ -76,10 +93,10 @@ def _check_spaces(suite_name: str, data: Any) -> None:
         )
 
 
-def run_config(spec: RunSpec) -> tuple[str, TrainConfig, dict[str, Any]]:
+def run_config(spec: RunSpec) -> tuple[str, Any, dict[str, Any]]:
     """Check ``spec`` and resolve it: (variant, train config, the config written to the run directory)."""
-    if spec.algo not in ALGORITHMS:
-        raise OmrlError(f"unknown algorithm {spec.algo!r}; choose one of: {', '.join(ALGORITHMS)}")
+    get_algorithm(spec.algo)
+    check_device(spec.device)
     for q in (spec.train_quality, *spec.test_qualities):
         if q not in ALL_QUALITIES:
             raise OmrlError(f"unknown quality {q!r}; choose from: {', '.join(ALL_QUALITIES)}")
@@ -109,6 +126,7 @@ def execute(spec: RunSpec, out: Path, root: Path | None, resume: bool, progress:
     from omrl_bench.envs import get_suite
 
     variant, cfg, config = run_config(spec)
+    run_dir = out / spec.run_name(variant)
     if spec.device.startswith("cuda") and not torch.cuda.is_available():
         raise OmrlError("--device cuda requested but no CUDA device is available")
     suite = get_suite(spec.suite)
@@ -117,17 +135,16 @@ def execute(spec: RunSpec, out: Path, root: Path | None, resume: bool, progress:
     tests = {q: load_suite(spec.suite, q, "test", spec.data_preset, root) for q in spec.test_qualities}
     for t in tests.values():
         _check_spaces(spec.suite, t)
-    ctx_next = cfg.encoder.next_obs_in_context
+    ctx_next = cfg.next_obs_in_context
     buffers = TaskBuffers(train.tasks, suite.sparse_context, ctx_next, spec.device)
     test_buffers = {q: TaskBuffers(t.tasks, suite.sparse_context, ctx_next, spec.device) for q, t in tests.items()}
     test_kwargs = [t.task_kwargs | {"task": t.task} for t in next(iter(tests.values())).tasks]
     train_kwargs = [t.task_kwargs | {"task": t.task} for t in train.tasks]
 
     seed_everything(spec.seed)
-    algo = _algorithms()[spec.algo](
-        cfg, buffers.obs_dim, buffers.action_dim, buffers.context_dim, spec.seed, spec.device, buffers.n_tasks
-    )
-    run_dir = out / spec.run_name(variant)
+    dims = Dims(buffers.obs_dim, buffers.action_dim, buffers.context_dim, buffers.n_tasks)
+    algo = get_algorithm(spec.algo).build(cfg, dims, spec.seed, spec.device)
+    datasets = {"train": train, **{f"test/{q}": t for q, t in tests.items()}}
 
     def evaluate_all(step: int) -> dict[str, float]:
         row = {}
@@ -159,7 +176,8 @@ def execute(spec: RunSpec, out: Path, root: Path | None, resume: bool, progress:
             test_tasks=np.array([k["task"] for k in test_kwargs]),
         )
         _dump_attention(algo, buffers, run_dir, cfg)
-        return report
+        report["provenance"] = provenance(datasets)
+        return strict_json(report)
 
     return run_training(
         algo,
@@ -177,14 +195,60 @@ def execute(spec: RunSpec, out: Path, root: Path | None, resume: bool, progress:
     )
 
 
-def _dump_attention(algo: Any, buffers: Any, run_dir: Path, cfg: TrainConfig) -> None:
+def strict_json(obj: Any) -> Any:
+    """``obj`` with every non-finite float (an undefined statistic) as None, so ``final.json`` is strict JSON."""
+    if isinstance(obj, dict):
+        return {k: strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json(v) for v in obj]
+    if isinstance(obj, (float, np.floating)) and not math.isfinite(float(obj)):
+        return None
+    return obj
+
+
+def provenance(datasets: dict[str, Any]) -> dict[str, Any]:
+    """Package versions, the project's git commit (when it runs from a checkout) and the datasets trained and
+    tested on: per split and quality, the dataset ids, the recipe fingerprint and one sha256 over the files'."""
+    from importlib import metadata
+
+    versions: dict[str, str | None] = {}
+    for pkg in ("omrl-bench", "torch", "numpy", "gymnasium", "mujoco", "minari", "stable-baselines3"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = None
+    data = {}
+    for split, suite_data in datasets.items():
+        metas = [t.metadata for t in suite_data.tasks]
+        combined = hashlib.sha256(json.dumps([m["omrl"]["sha256"] for m in metas]).encode()).hexdigest()
+        data[split] = {
+            "dataset_ids": [m["dataset_id"] for m in metas],
+            "recipe_fingerprint": suite_data.namespace_metadata.get("recipe_fingerprint"),
+            "sha256": combined,
+        }
+    return {"versions": versions, "git_commit": _git_commit(), "datasets": data}
+
+
+def _git_commit() -> str | None:
+    """The commit of the checkout this package runs from, or None (an installed wheel, no git)."""
+    import subprocess
+
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def _dump_attention(algo: Any, buffers: Any, run_dir: Path, cfg: Any) -> None:
     """Batch-attention weight of each transition of one context per training task, with its reward (Figure 7)."""
     gen = torch.Generator(device=buffers.device).manual_seed(0)
     tasks = torch.arange(buffers.n_tasks)
     context = buffers.sample_context(tasks, cfg.eval_context_size, gen)
-    algo.eval()
-    weights = algo.encoder.transition_weights(context.to(algo.device))
-    algo.train()
+    weights = algo.attention_weights(context)
     if weights is None:
         return
     reward_col = buffers.obs_dim + buffers.action_dim

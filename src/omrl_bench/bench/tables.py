@@ -16,15 +16,9 @@ import numpy as np
 import pandas as pd
 
 from omrl_bench.bench import paper
-from omrl_bench.bench.grids import (
-    FOCAL_PAIR,
-    FOCALPP_VARIANTS,
-    LABELS,
-    PRECISION_PAIR,
-    RETURNS_ALGOS,
-    Planned,
-    finished,
-)
+from omrl_bench.bench.grids import Planned, Row, finished
+from omrl_bench.core.registry import label as row_label
+from omrl_bench.core.train_config import PRECISIONS
 from omrl_bench.datasets.recipe import QUALITIES
 from omrl_bench.errors import OmrlError
 
@@ -116,12 +110,12 @@ def _stats_row(keys: dict[str, Any], values: pd.Series, published: float | None)
     return {**keys, **s, "paper": pub, "diff": s["mean"] - pub}
 
 
-def returns_table(df: pd.DataFrame, suites: tuple[str, ...]) -> pd.DataFrame:
+def returns_table(df: pd.DataFrame, suites: tuple[str, ...], algos: tuple[Row, ...]) -> pd.DataFrame:
     """Table 1/5: test return (expert training data, expert context) per suite and algorithm."""
     rows = []
     for suite in suites:
-        for algo, variant in RETURNS_ALGOS:
-            label = LABELS[(algo, variant)]
+        for algo, variant in algos:
+            label = row_label(algo, variant)
             sel = _select(df, suite=suite, label=label, train="expert", test="expert", update="soft")
             pub = paper.RETURNS.get(suite, {}).get(label)
             row = _stats_row({"suite": suite, "algorithm": label}, sel["return"], pub[0] if pub else None)
@@ -138,16 +132,17 @@ def _per_seed_drops(df: pd.DataFrame, suite: str, label: str, train: str, test: 
     return np.array([same[k] - here[k] for k in seeds], dtype=float)
 
 
-def distribution_shift_table(df: pd.DataFrame, suite: str = "sparse-point-robot") -> pd.DataFrame:
+def distribution_shift_table(df: pd.DataFrame, suite: str, algos: tuple[Row, ...]) -> pd.DataFrame:
     """Table 3: every (train, test-context) quality pair; drop = same-quality return minus this one.
 
-    FOCAL++'s rows also carry ``drop_diff``, its drop minus FOCAL's in the same cell, with a bootstrap
-    95% interval over seeds (``drop_diff_ci_low`` / ``_high``): below 0 means FOCAL++ loses less."""
+    The rows after the first (the baseline, FOCAL) also carry ``drop_diff``, their drop minus the
+    baseline's in the same cell, with a bootstrap 95% interval over seeds (``drop_diff_ci_low`` /
+    ``_high``): below 0 means the method loses less than the baseline."""
     rows = []
-    focal, focalpp = (LABELS[pair] for pair in FOCAL_PAIR)
-    for algo, variant in FOCAL_PAIR:
-        label = LABELS[(algo, variant)]
-        published = paper.DISTRIBUTION_SHIFT[label] if suite == "sparse-point-robot" else {}
+    focal = row_label(*algos[0])
+    for algo, variant in algos:
+        label = row_label(algo, variant)
+        published = paper.DISTRIBUTION_SHIFT.get(label, {}) if suite == "sparse-point-robot" else {}
         for train in QUALITIES:
             same = _select(df, suite=suite, label=label, train=train, test=train, update="soft")["return"].mean()
             same_pub = published.get((train, train))
@@ -164,8 +159,8 @@ def distribution_shift_table(df: pd.DataFrame, suite: str = "sparse-point-robot"
                 )
                 row["in_paper"] = train != "mixed" and test != "mixed"
                 row["drop_diff"] = row["drop_diff_ci_low"] = row["drop_diff_ci_high"] = math.nan
-                if off and label == focalpp:
-                    ours, theirs = (_per_seed_drops(df, suite, lab, train, test) for lab in (focalpp, focal))
+                if off and label != focal:
+                    ours, theirs = (_per_seed_drops(df, suite, lab, train, test) for lab in (label, focal))
                     if ours.size and theirs.size:
                         row["drop_diff"] = float(ours.mean() - theirs.mean())
                         row["drop_diff_ci_low"], row["drop_diff_ci_high"] = bootstrap_diff_ci(ours, theirs)
@@ -174,8 +169,10 @@ def distribution_shift_table(df: pd.DataFrame, suite: str = "sparse-point-robot"
 
 
 def distribution_shift_claims(table: pd.DataFrame) -> list[str]:
-    """One line per claim of the paper's Table 3, saying whether our table supports it."""
-    focalpp = LABELS[FOCAL_PAIR[1]]
+    """One line per claim of the paper's Table 3, saying whether our table supports it (none without both rows)."""
+    focalpp = "FOCAL++ batch-wise"
+    if not {"FOCAL", focalpp} <= set(table["algorithm"]):
+        return []
     t = table.set_index(["algorithm", "train", "test"])
     lines = []
     diag = []
@@ -207,22 +204,22 @@ def distribution_shift_claims(table: pd.DataFrame) -> list[str]:
     return lines
 
 
-def momentum_table(df: pd.DataFrame, suite: str = "sparse-point-robot") -> pd.DataFrame:
+def momentum_table(df: pd.DataFrame, suite: str, algos: tuple[Row, ...]) -> pd.DataFrame:
     """Table 4: soft (momentum) vs hard key-encoder update per attention type, expert data."""
     rows = []
-    for variant in FOCALPP_VARIANTS:
+    for algo, variant in algos:
         row: dict[str, Any] = {"variant": variant}
         for update in ("soft", "hard"):
             sel = _select(
                 df,
                 suite=suite,
                 variant=variant,
-                label=LABELS[("focalpp", variant)],
+                label=row_label(algo, variant),
                 train="expert",
                 test="expert",
                 update=update,
             )
-            pub = paper.MOMENTUM[variant][update] if suite == "sparse-point-robot" else None
+            pub = paper.MOMENTUM.get(variant, {}).get(update) if suite == "sparse-point-robot" else None
             s = summary(sel["return"])
             row |= {f"{update}_{k}": v for k, v in s.items()}
             row[f"{update}_paper"] = pub[0] if pub else math.nan
@@ -233,12 +230,12 @@ def momentum_table(df: pd.DataFrame, suite: str = "sparse-point-robot") -> pd.Da
     return pd.DataFrame(rows)
 
 
-def embeddings_table(df: pd.DataFrame, suites: tuple[str, ...]) -> pd.DataFrame:
+def embeddings_table(df: pd.DataFrame, suites: tuple[str, ...], algos: tuple[Row, ...]) -> pd.DataFrame:
     """Table 2/6: RMS and ESR of the test-task embeddings (expert data and context)."""
     rows = []
     for suite in suites:
-        for algo, variant in FOCAL_PAIR:
-            label = LABELS[(algo, variant)]
+        for algo, variant in algos:
+            label = row_label(algo, variant)
             sel = _select(df, suite=suite, label=label, train="expert", test="expert", update="soft")
             pub = paper.EMBEDDINGS.get(suite, {}).get(label)
             row: dict[str, Any] = {"suite": suite, "algorithm": label}
@@ -251,22 +248,22 @@ def embeddings_table(df: pd.DataFrame, suites: tuple[str, ...]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def precision_table(df: pd.DataFrame, suite: str = "sparse-point-robot") -> pd.DataFrame:
+def precision_table(df: pd.DataFrame, suite: str, algos: tuple[Row, ...]) -> pd.DataFrame:
     """bf16 beside fp32 per seed, then a mean row with the fp32 interval and the parity verdict."""
     rows: list[dict[str, Any]] = []
-    for algo, variant in FOCAL_PAIR:
-        label = LABELS[(algo, variant)]
+    for algo, variant in algos:
+        label = row_label(algo, variant)
         sel = _select(df, suite=suite, label=label, train="expert", test="expert", update="soft")
-        by = {p: sel[sel["precision"] == p].set_index("seed") for p in PRECISION_PAIR}
+        by = {p: sel[sel["precision"] == p].set_index("seed") for p in PRECISIONS}
         for seed in sorted(set(by["fp32"].index) | set(by["bf16"].index)):
             row: dict[str, Any] = {"algorithm": label, "seed": str(seed)}
-            for p in PRECISION_PAIR:
+            for p in PRECISIONS:
                 hit = by[p].loc[seed] if seed in by[p].index else None
                 row[f"{p}_return"] = math.nan if hit is None else float(hit["return"])
                 row[f"{p}_wall_s"] = math.nan if hit is None else float(hit["wall_s"])
             rows.append(row)
         mean: dict[str, Any] = {"algorithm": label, "seed": "mean"}
-        for p in PRECISION_PAIR:
+        for p in PRECISIONS:
             s = summary(by[p]["return"])
             mean |= {f"{p}_return": s["mean"], f"{p}_std": s["std"], f"{p}_seeds": s["seeds"]}
             mean |= {f"{p}_ci_low": s["ci_low"], f"{p}_ci_high": s["ci_high"]}
@@ -279,15 +276,17 @@ def precision_table(df: pd.DataFrame, suite: str = "sparse-point-robot") -> pd.D
     return table
 
 
-def training_setting_table(df: pd.DataFrame, suite: str = "sparse-point-robot") -> pd.DataFrame:
-    """FOCAL's return per training setting and quality (context of the same quality), their mean, the choice."""
+def training_setting_table(df: pd.DataFrame, suite: str, algos: tuple[Row, ...]) -> pd.DataFrame:
+    """The first row's (FOCAL's) return per training setting and quality (context of the same quality), their
+    mean, the choice."""
     from omrl_bench.bench.grids import TRAINING_SETTINGS
 
     rows = []
+    baseline = row_label(*algos[0])
     for setting in TRAINING_SETTINGS:
         row: dict[str, Any] = {"setting": setting, "overrides": " ".join(TRAINING_SETTINGS[setting])}
         for q in QUALITIES:
-            sel = _select(df, suite=suite, label="FOCAL", setting=setting, train=q, test=q)
+            sel = _select(df, suite=suite, label=baseline, setting=setting, train=q, test=q)
             s = summary(sel["return"])
             row[f"{q}_mean"], row[f"{q}_seeds"] = s["mean"], s["seeds"]
             row[f"{q}_wall_s"] = float(sel["wall_s"].mean()) if len(sel) else math.nan
@@ -500,20 +499,20 @@ def to_markdown(name: str, table: pd.DataFrame, seeds: int) -> str:
     return markdown_table(header, body)
 
 
-def build(name: str, df: pd.DataFrame, suites: tuple[str, ...]) -> pd.DataFrame:
-    if name == "returns":
-        return returns_table(df, suites)
-    if name == "distribution-shift":
-        return distribution_shift_table(df, suites[0])
-    if name == "momentum":
-        return momentum_table(df, suites[0])
-    if name == "embeddings":
-        return embeddings_table(df, suites)
-    if name == "precision":
-        return precision_table(df, suites[0])
-    if name == "training-setting":
-        return training_setting_table(df, suites[0])
-    raise ValueError(name)
+TABLES_PER_SUITE = {"returns": returns_table, "embeddings": embeddings_table}
+TABLES_ONE_SUITE = {
+    "distribution-shift": distribution_shift_table,
+    "momentum": momentum_table,
+    "precision": precision_table,
+    "training-setting": training_setting_table,
+}
+
+
+def build(name: str, df: pd.DataFrame, suites: tuple[str, ...], algos: tuple[Row, ...]) -> pd.DataFrame:
+    """The table of grid ``name`` with one row (group) per (algorithm, variant) of ``algos``."""
+    if name in TABLES_PER_SUITE:
+        return TABLES_PER_SUITE[name](df, suites, algos)
+    return TABLES_ONE_SUITE[name](df, suites[0], algos)
 
 
 def write(name: str, table: pd.DataFrame, seeds: int, header: str, report_dir: Path) -> tuple[Path, Path, str]:

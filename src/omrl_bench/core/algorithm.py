@@ -1,10 +1,20 @@
-"""The thin base class of every offline meta-RL algorithm: checkpoints and task inference.
+"""The base class of every offline meta-RL algorithm: what the harness calls, checkpoints and task inference.
 
-An algorithm is an ``nn.Module`` with an ``update(buffers) -> dict[str, float]``
-step, ``act(obs, z)`` for deterministic evaluation, an ``encoder`` from
-context to task embedding, named optimisers and one ``torch.Generator``.
-Forward passes run under ``self.autocast()`` (``cfg.precision``: fp32 or bf16
-autocast, see ``core/precision.py``); backward passes run outside it.
+The harness (training loop, evaluation, embedding statistics, figures) calls only what this class
+declares:
+
+- ``update(buffers) -> dict[str, float]``: one training step on the training tasks' buffers;
+- ``act(obs, z)``: deterministic actions for observations (n, obs_dim) and embeddings (n, latent);
+- ``infer_z(context)``: task embeddings (tasks, latent) from contexts (tasks, n, context_dim), through
+  ``self.encoder`` unless overridden;
+- ``optimizers()``: every optimiser by a stable name (checkpoint keys), and ``full_state`` /
+  ``load_full_state`` built on them;
+- optional hook ``attention_weights(context)``: a weight per context transition (the paper's Figure 7),
+  or None.
+
+Attributes: ``cfg`` (the algorithm's config; ``cfg.precision`` is read), ``device`` and one
+``torch.Generator`` (``generator``) for all sampling. Forward passes run under ``self.autocast()``
+(fp32, or bf16 autocast, see ``core/precision.py``); backward passes run outside it.
 """
 
 from __future__ import annotations
@@ -16,13 +26,12 @@ import torch
 from torch import nn
 
 from omrl_bench.core.precision import autocast
-from omrl_bench.core.train_config import TrainConfig
 
 
 class OfflineMetaAlgorithm(nn.Module):
-    """Shared by FOCAL / FOCAL++ (``ContextRL``), contextual BCQ and MBML."""
+    """Subclassed by every algorithm: ``ContextRL`` (FOCAL, FOCAL++), contextual BCQ, MBML and plug-ins."""
 
-    cfg: TrainConfig
+    cfg: Any
     encoder: nn.Module
     generator: torch.Generator
     device: torch.device
@@ -30,6 +39,14 @@ class OfflineMetaAlgorithm(nn.Module):
     def autocast(self) -> contextlib.AbstractContextManager[None]:
         """The context of every forward pass: bfloat16 autocast when ``cfg.precision`` is bf16."""
         return autocast(self.device, self.cfg.precision)
+
+    def update(self, buffers: Any) -> dict[str, float]:
+        """One training step; returns float metrics named ``train/...``."""
+        raise NotImplementedError
+
+    def act(self, obs: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Deterministic actions (n, action_dim)."""
+        raise NotImplementedError
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """Every optimiser, by a stable name (the checkpoint keys)."""
@@ -44,6 +61,11 @@ class OfflineMetaAlgorithm(nn.Module):
             z = self.encoder(context.to(self.device))
         self.train(was)
         return z.float()
+
+    @torch.no_grad()
+    def attention_weights(self, context: torch.Tensor) -> torch.Tensor | None:
+        """A weight per transition (tasks, n) of each context, where the encoder has one; else None."""
+        return None
 
     def full_state(self) -> dict[str, Any]:
         """Everything needed to resume bit-for-bit: networks, optimisers, counters, RNG state."""

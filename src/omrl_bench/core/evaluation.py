@@ -20,7 +20,7 @@ from omrl_bench.envs import Suite, make_task_env
 
 
 def embedding_stats(z: np.ndarray) -> dict[str, float]:
-    """RMS and ESR of per-task mean embeddings ``z`` (n tasks, d) as in REFERENCE section 6."""
+    """RMS and ESR of per-task mean embeddings ``z`` (n tasks, d) as in docs/protocol.md section 5."""
     n = z.shape[0]
     if n < 2:
         return {"rms": float("nan"), "esr": float("nan")}

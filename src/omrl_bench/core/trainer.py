@@ -127,7 +127,7 @@ def run_training(
     report["train_wall_time_s"] = round(wall_offset + time.time() - t0, 1)  # summed over resumes
     report["steps"] = steps
     tmp = run_dir / "final.json.tmp"
-    tmp.write_text(json.dumps(report, indent=1, default=_json_default))
+    tmp.write_text(json.dumps(report, indent=1, default=_json_default, allow_nan=False))
     os.replace(tmp, run_dir / "final.json")
     return report
 
@@ -145,10 +145,29 @@ ADDED_KEYS = {"precision": "fp32"}  # 2026-12-01: every earlier run trained in f
 
 
 def migrate_config(config: dict[str, Any]) -> dict[str, Any]:
-    """A saved run config in today's shape: keys added since it was saved get the value its run used."""
+    """A saved run config in today's shape: keys added since it was saved get the value its run used, and
+    the training config holds only the keys its algorithm reads (runs saved before the algorithm registry
+    held every algorithm's keys)."""
+    from omrl_bench.core.registry import algorithms
+    from omrl_bench.core.train_config import project
+
     if not isinstance(config, dict) or not isinstance(config.get("config"), dict):
         return config
-    return {**ADDED_RUN_KEYS, **config, "config": {**ADDED_KEYS, **config["config"]}}
+    out = {**ADDED_RUN_KEYS, **config, "config": {**ADDED_KEYS, **config["config"]}}
+    encoder = out["config"].get("encoder")
+    if isinstance(encoder, dict) and "next_obs_in_context" in encoder:  # a context setting, once the encoder's
+        encoder = dict(encoder)
+        out["config"] = {**out["config"], "encoder": encoder, "next_obs_in_context": encoder.pop("next_obs_in_context")}
+    task_loss = out["config"].get("task_loss")
+    if isinstance(task_loss, dict) and "dml_weight" in task_loss and "dml_beta" not in task_loss:
+        # before the registry, dml_weight was DML's beta with loss=dml and the DML term's weight (beta 1) with both
+        task_loss = dict(task_loss)
+        task_loss["dml_beta"] = task_loss.pop("dml_weight") if task_loss.get("loss", "dml") == "dml" else 1.0
+        out["config"] = {**out["config"], "task_loss": task_loss}
+    spec = algorithms().get(out.get("algo", ""))
+    if spec is not None:
+        out["config"] = project(out["config"], spec.config)
+    return out
 
 
 def _json_default(obj: Any) -> Any:

@@ -323,9 +323,15 @@ class RayExecutor(Executor):
                     log_to_driver=False,
                     runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}},
                 )
-            except (ConnectionError, RuntimeError, ValueError) as exc:
+            except Exception as exc:  # ConnectionError, RuntimeError, ray.exceptions.AuthenticationError, ...
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                raise OmrlError(f"cannot reach a Ray cluster at {address!r}: {first}") from None
+                hint = ""
+                if address and not os.environ.get("RAY_AUTH_TOKEN") and not os.environ.get("RAY_AUTH_TOKEN_PATH"):
+                    hint = (
+                        "; if the cluster uses token authentication, give this process its token "
+                        "(RAY_AUTH_MODE=token and RAY_AUTH_TOKEN=... or RAY_AUTH_TOKEN_PATH=FILE; see the README)"
+                    )
+                raise OmrlError(f"cannot join the Ray cluster at {address!r}: {first[:300]}{hint}") from None
 
     def map_unordered(self, fn: Callable[..., Any], calls: list[tuple[Any, ...]]) -> Iterable[Any]:
         remote = self.ray.remote(num_cpus=1, num_gpus=self.gpus_per_task)(fn)

@@ -1,4 +1,4 @@
-"""Data protocol v1: which checkpoints each dataset quality is rolled out from (REFERENCE section 2).
+"""Data protocol v1: which checkpoints each dataset quality is rolled out from (docs/protocol.md section 2).
 
 Scores are normalised per task on the suite's reported return: 0 = the untrained policy (step 0), 1 = the
 final checkpoint. Then, per task:

@@ -4,15 +4,8 @@ from gymnasium.envs.registration import register, registry
 
 from omrl_bench.envs.suites import SUITES, Suite, get_suite, make_task_env, task_parameters, train_test_split
 
-_ENTRY_POINTS = {
-    "omrl/SparsePointRobot-v0": ("omrl_bench.envs.point_robot:PointRobotEnv", 20),
-    "omrl/PointRobotWind-v0": ("omrl_bench.envs.point_robot:PointRobotEnv", 20),
-    "omrl/CheetahVel-v0": ("omrl_bench.envs.mujoco_tasks:CheetahVelEnv", 200),
-    "omrl/AntFwdBack-v0": ("omrl_bench.envs.mujoco_tasks:AntFwdBackEnv", 200),
-}
-
-for _env_id, (_entry_point, _steps) in _ENTRY_POINTS.items():
-    if _env_id not in registry:
-        register(id=_env_id, entry_point=_entry_point, max_episode_steps=_steps)
+for _suite in SUITES.values():  # registration is derived from the suites' definitions
+    if _suite.env_id not in registry:
+        register(id=_suite.env_id, entry_point=_suite.entry_point, max_episode_steps=_suite.max_episode_steps)
 
 __all__ = ["SUITES", "Suite", "get_suite", "make_task_env", "task_parameters", "train_test_split"]

@@ -1,13 +1,15 @@
-"""Task families ("suites"): registered env ids, task parameters and the train/test split.
+"""Task families ("suites"), each defined in one place: env id and entry point, episode length, task
+sampler, which reward is reported, the paper's Table 7 training hyper-parameters and its published numbers.
 
-Task parameters and the split are drawn from recorded seeds with
-``numpy.random.default_rng`` (the FOCAL code used an unseeded split).
+Env registration (``envs/__init__.py``), the training presets (``core/train_config.py``) and the tables'
+published columns (``bench/paper.py``) are derived from ``SUITES``. Task parameters and the split are
+drawn from recorded seeds with ``numpy.random.default_rng`` (the FOCAL code used an unseeded split).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
@@ -26,7 +28,11 @@ class Suite:
     sparse_context: bool  # the context encoder sees sparse rewards
     reported_reward: str  # "sparse_reward" or "dense_reward": what a return sums
     task_kwargs: Callable[[int, int], list[dict[str, Any]]]  # (n_tasks, seed) -> kwargs
+    entry_point: str
+    training: Mapping[str, Any]  # the paper's Table 7: every preset's training config starts from it
     train_is_test: bool = False
+    # the FOCAL++ paper's numbers on this suite: "returns" / "embeddings" by table label (mean, std) / (RMS, ESR)
+    published: Mapping[str, Any] = field(default_factory=dict)
 
 
 def _goals_on_half_circle(n_tasks: int, seed: int) -> list[dict[str, Any]]:
@@ -52,15 +58,130 @@ def _directions(n_tasks: int, seed: int) -> list[dict[str, Any]]:
     return [{"direction": 1.0}, {"direction": -1.0}]
 
 
-SUITES: dict[str, Suite] = {
-    s.name: s
-    for s in (
-        Suite("sparse-point-robot", "omrl/SparsePointRobot-v0", 20, True, "sparse_reward", _goals_on_half_circle),
-        Suite("point-robot-wind", "omrl/PointRobotWind-v0", 20, False, "dense_reward", _winds),
-        Suite("sparse-cheetah-vel", "omrl/CheetahVel-v0", 200, True, "dense_reward", _velocities),
-        Suite("sparse-ant-fwd-back", "omrl/AntFwdBack-v0", 200, True, "dense_reward", _directions, train_is_test=True),
-    )
+_POINT = "omrl_bench.envs.point_robot:PointRobotEnv"
+_POINT_TRAINING = {
+    "meta_batch": 16,
+    "batch_size": 256,
+    "context_size": 1024,
+    "eval_context_size": 400,
+    "encoder": {"latent_dim": 5},
+    "task_loss": {"lr": 0.001, "dml_beta": 1.0, "temperature": 0.5, "momentum": 0.9},
+    "ac": {
+        "reward_scale": 100,
+        "gamma": 0.9,
+        "actor_lr": 0.001,
+        "critic_lr": 0.001,
+        "alpha": 0.0,
+        "train_alpha": False,
+    },
 }
+_MUJOCO_TRAINING = {
+    "batch_size": 256,
+    "context_size": 512,
+    "eval_context_size": 400,
+    "next_obs_in_context": False,
+    "encoder": {"latent_dim": 20},
+    "task_loss": {"lr": 0.0003, "dml_beta": 1.0, "temperature": 0.5, "momentum": 0.9},
+}
+_MUJOCO_AC = {"reward_scale": 5, "gamma": 0.99, "actor_lr": 0.0003, "critic_lr": 0.0003, "train_alpha": True}
+
+SPARSE_POINT_ROBOT = Suite(
+    "sparse-point-robot",
+    "omrl/SparsePointRobot-v0",
+    20,
+    True,
+    "sparse_reward",
+    _goals_on_half_circle,
+    _POINT,
+    {**_POINT_TRAINING, "next_obs_in_context": False},
+    published={
+        "returns": {
+            "FOCAL": (12.25, 0.47),
+            "FOCAL++ contrastive": (12.53, 0.31),
+            "FOCAL++ batch-wise": (12.54, 0.23),
+            "FOCAL++ sequence-wise": (12.64, 0.14),
+            "FOCAL++ parallel": (12.90, 0.02),
+            "FOCAL++ series": (13.02, 0.30),
+        },
+        "embeddings": {"FOCAL": (1.283, 0.226), "FOCAL++ batch-wise": (1.288, 0.281)},
+    },
+)
+POINT_ROBOT_WIND = Suite(
+    "point-robot-wind",
+    "omrl/PointRobotWind-v0",
+    20,
+    False,
+    "dense_reward",
+    _winds,
+    _POINT,
+    {**_POINT_TRAINING, "next_obs_in_context": True},
+    published={
+        "returns": {
+            "FOCAL": (-5.67, 0.30),
+            "FOCAL++ contrastive": (-5.55, 0.63),
+            "FOCAL++ batch-wise": (-5.89, 0.34),
+            "FOCAL++ sequence-wise": (-4.90, 0.04),
+            "FOCAL++ parallel": (-5.77, 0.19),
+            "FOCAL++ series": (-5.49, 0.47),
+        },
+        # Table 2 (Table 6 repeats the point robots with other values: FOCAL 0.907 / 0.203, FOCAL++ 1.060 / 0.254)
+        "embeddings": {"FOCAL": (0.892, 0.077), "FOCAL++ batch-wise": (1.065, 0.100)},
+    },
+)
+CHEETAH_VEL = Suite(
+    "sparse-cheetah-vel",
+    "omrl/CheetahVel-v0",
+    200,
+    True,
+    "dense_reward",
+    _velocities,
+    "omrl_bench.envs.mujoco_tasks:CheetahVelEnv",
+    {
+        **_MUJOCO_TRAINING,
+        "meta_batch": 16,
+        "ac": {**_MUJOCO_AC, "alpha": 500.0, "target_divergence": 0.05, "divergence_lr": 0.0001},
+    },
+    published={
+        "returns": {
+            "FOCAL": (-201.8, 37.4),
+            "FOCAL++ sequence-wise": (-199.8, 32.9),
+            "FOCAL++ parallel": (-166.7, 16.9),
+        },
+    },
+)
+ANT_FWD_BACK = Suite(
+    "sparse-ant-fwd-back",
+    "omrl/AntFwdBack-v0",
+    200,
+    True,
+    "dense_reward",
+    _directions,
+    "omrl_bench.envs.mujoco_tasks:AntFwdBackEnv",
+    {
+        **_MUJOCO_TRAINING,
+        "meta_batch": 4,
+        "ac": {
+            **_MUJOCO_AC,
+            "alpha": 1000000.0,
+            "target_divergence": 0.1,
+            "divergence_lr": 0.0001,
+            "alpha_max": 2000000.0,
+        },
+    },
+    train_is_test=True,
+    published={
+        "returns": {
+            "FOCAL": (142.8, 156.0),
+            "FOCAL++ contrastive": (166.7, 4.9),
+            "FOCAL++ batch-wise": (167.8, 122.2),
+            "FOCAL++ sequence-wise": (177.4, 103.2),
+            "FOCAL++ parallel": (281.9, 182.1),
+            "FOCAL++ series": (278.5, 161.7),
+        },
+        "embeddings": {"FOCAL": (0.758, 0.5), "FOCAL++ batch-wise": (0.763, 0.5)},  # Table 6
+    },
+)
+SUITES: dict[str, Suite] = {s.name: s for s in (SPARSE_POINT_ROBOT, POINT_ROBOT_WIND, CHEETAH_VEL, ANT_FWD_BACK)}
 
 
 def get_suite(name: str) -> Suite:

@@ -1,4 +1,7 @@
-"""BCQ (Fujimoto, Meger, Precup, ICML 2019) on conditioned inputs, for contextual BCQ and MBML.
+"""BCQ (Fujimoto, Meger, Precup, ICML 2019) on conditioned inputs: the pieces contextual BCQ and MBML share.
+
+Their configs (``BCQConfig``, with ``ActorCriticCommon`` as their ``ac`` section), the probabilistic
+context encoder (PEARL's product of Gaussians), and BCQ's own losses as pure functions.
 
 ``BCQ`` holds a conditional action VAE, a perturbation actor, twin critics and
 their targets. The condition is whatever the caller passes: (s, z) for
@@ -13,14 +16,101 @@ their sum trains each network on its own loss only.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
+from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
 from omrl_bench.core import losses
-from omrl_bench.core.networks import TwinQ, detached_params, make_mlp
-from omrl_bench.core.train_config import TrainConfig
+from omrl_bench.core.networks import TwinQ, detached_params, make_mlp, mlp
+
+
+@dataclass(frozen=True)
+class BCQConfig:
+    """BCQ's pieces (Fujimoto et al. 2019), used by contextual BCQ and MBML."""
+
+    vae_hidden: int = 750
+    vae_depth: int = 2
+    vae_latent_factor: int = 2  # VAE latent size = factor * action dim
+    vae_kl_weight: float = 0.5
+    vae_lr: float = 1e-3
+    perturbation: float = 0.05  # phi: the actor moves a VAE action by at most phi per dimension
+    lmbda: float = 0.75  # soft clipped double Q
+    n_actions: int = 10  # VAE actions scored by Q for the target and for acting
+    kl_weight: float = 0.1  # KL(q(z | c) || N(0, I)) on the probabilistic context encoder
+
+
+def vae_loss(
+    recon: torch.Tensor, action: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, kl_weight: float = 0.5
+) -> torch.Tensor:
+    """BCQ's action-VAE loss: MSE reconstruction plus ``kl_weight`` times the KL averaged over latent entries."""
+    kl = -0.5 * (1 + torch.log(std.pow(2)) - mean.pow(2) - std.pow(2)).mean()
+    return F.mse_loss(recon, action) + kl_weight * kl
+
+
+def soft_clipped_double_q(q1: torch.Tensor, q2: torch.Tensor, lmbda: float = 0.75) -> torch.Tensor:
+    """BCQ's soft clipped double Q: ``lmbda * min(q1, q2) + (1 - lmbda) * max(q1, q2)``."""
+    return lmbda * torch.minimum(q1, q2) + (1.0 - lmbda) * torch.maximum(q1, q2)
+
+
+def product_of_gaussians(
+    mu: torch.Tensor, var: torch.Tensor, mask: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posterior of independent Gaussian factors over axis -2: (..., n, d) -> (..., d) mean and variance.
+
+    ``mask`` (..., n) keeps only some factors; a posterior with none left is the prior N(0, 1).
+    """
+    precision = 1.0 / var.clamp(min=1e-7)
+    if mask is not None:
+        precision = precision * mask[..., None].to(precision.dtype)
+    total = precision.sum(-2)
+    if mask is not None:
+        total = total + (total == 0).to(total.dtype)  # no factor left: unit precision, zero mean
+    post_var = 1.0 / total
+    return post_var * (mu * precision).sum(-2), post_var
+
+
+def kl_to_standard_normal(mu: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, diag var) || N(0, I)), summed over the last axis."""
+    return 0.5 * (var + mu.pow(2) - 1.0 - torch.log(var)).sum(-1)
+
+
+def kl_diagonal_gaussians(
+    mu_a: torch.Tensor, var_a: torch.Tensor, mu_b: torch.Tensor, var_b: torch.Tensor
+) -> torch.Tensor:
+    """KL(N(mu_a, diag var_a) || N(mu_b, diag var_b)), summed over the last axis."""
+    return 0.5 * (torch.log(var_b / var_a) + (var_a + (mu_a - mu_b).pow(2)) / var_b - 1.0).sum(-1)
+
+
+class ProbabilisticEncoder(nn.Module):
+    """PEARL / MBML: each transition gives a Gaussian factor (mean, softplus variance); the
+    posterior q(z | c) is their product. ``forward`` returns the posterior mean (used for
+    evaluation and embedding statistics); ``posterior`` returns mean and variance."""
+
+    def __init__(self, in_dim: int, latent_dim: int, hidden: int = 200, depth: int = 3) -> None:
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.net = mlp(in_dim, 2 * latent_dim, hidden, depth)
+
+    def factors(self, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-transition Gaussian factors (mean, variance) of q(z | c)."""
+        params = self.net(context)
+        return params[..., : self.latent_dim], nn.functional.softplus(params[..., self.latent_dim :])
+
+    def posterior(self, context: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        return product_of_gaussians(*self.factors(context), mask)
+
+    def forward(self, context: torch.Tensor) -> torch.Tensor:
+        return self.posterior(context)[0]
+
+
+def probabilistic_encoder(cfg: Any, context_dim: int) -> ProbabilisticEncoder:
+    """The product-of-Gaussians encoder of the BCQ-based baselines (``cfg.encoder``: an MLPEncoderConfig)."""
+    e = cfg.encoder
+    return ProbabilisticEncoder(context_dim, e.latent_dim, e.mlp_hidden, e.mlp_depth)
 
 
 class ActionVAE(nn.Module):
@@ -70,7 +160,7 @@ class BCQ(nn.Module):
     """VAE, perturbation actor, twin critics and targets of one BCQ (or ``members`` of them)."""
 
     def __init__(
-        self, cfg: TrainConfig, cond_dim: int, action_dim: int, members: int | None = None, hidden: int | None = None
+        self, cfg: Any, cond_dim: int, action_dim: int, members: int | None = None, hidden: int | None = None
     ) -> None:
         """``hidden`` (optional) sets the width of every network, VAE included."""
         super().__init__()
@@ -95,14 +185,14 @@ class BCQ(nn.Module):
         """(VAE loss, critic loss, actor loss, mean Q) of a batch: inputs (..., n, dim), rewards (..., n)."""
         ac, bcq = self.cfg.ac, self.cfg.bcq
         recon, mean, std = self.vae(cond, action, generator)
-        vae_loss = losses.vae_loss(recon, action, mean, std, bcq.vae_kl_weight)
+        recon_loss = vae_loss(recon, action, mean, std, bcq.vae_kl_weight)
 
         with torch.no_grad():
             k = bcq.n_actions
             rep = next_cond.repeat_interleave(k, dim=-2)
             next_a = self.target_actor(rep, self.vae.decode(rep, self.vae.sample_latent(rep.shape[:-1], generator)))
             tq1, tq2 = self.target_qf(torch.cat([rep, next_a], -1))
-            best = losses.soft_clipped_double_q(tq1, tq2, bcq.lmbda).unflatten(-1, (-1, k)).max(-1).values
+            best = soft_clipped_double_q(tq1, tq2, bcq.lmbda).unflatten(-1, (-1, k)).max(-1).values
             y = losses.q_target(reward, terminal, best, ac.gamma, ac.reward_scale)
         q1, q2 = self.qf(torch.cat([cond, action], -1))
         qf_loss = ((q1 - y) ** 2).mean() + ((q2 - y) ** 2).mean()
@@ -113,7 +203,7 @@ class BCQ(nn.Module):
         q_pi, _ = functional_call(
             self.qf, detached_params(self.qf), (torch.cat([cond_d, self.actor(cond_d, sampled)], -1),)
         )
-        return vae_loss, qf_loss, -q_pi.mean(), q1.mean()
+        return recon_loss, qf_loss, -q_pi.mean(), q1.mean()
 
     @torch.no_grad()
     def soft_update(self) -> None:

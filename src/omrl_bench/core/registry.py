@@ -1,0 +1,160 @@
+"""The algorithm registry: every algorithm module registers itself; the CLI, grids, tables and tests read it.
+
+An algorithm is one module that ends with ``register_algorithm(AlgorithmSpec(...))``: its name and
+table label, its frozen config dataclass (only the keys it reads), its named variants (presets over
+that config), a builder and its provenance. The built-in modules are imported on the first lookup;
+installed packages add theirs through the ``omrl_bench.algorithms`` entry-point group (an entry point
+names a module that registers itself, or an ``AlgorithmSpec`` object). Nothing else keeps a list of
+algorithm names.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from omrl_bench.errors import OmrlError
+
+if TYPE_CHECKING:
+    from omrl_bench.core.algorithm import OfflineMetaAlgorithm
+
+ENTRY_POINT_GROUP = "omrl_bench.algorithms"
+BUILT_IN = (
+    "omrl_bench.baselines.focal",
+    "omrl_bench.focalpp",
+    "omrl_bench.baselines.cbcq",
+    "omrl_bench.baselines.mbml",
+)
+
+
+@dataclass(frozen=True)
+class Dims:
+    """What a builder gets to know about the data: sizes only, never env objects."""
+
+    obs_dim: int
+    action_dim: int
+    context_dim: int
+    n_tasks: int
+
+
+Builder = Callable[[Any, Dims, int, str], "OfflineMetaAlgorithm"]  # (config, dims, seed, device)
+
+
+@dataclass(frozen=True)
+class AlgorithmSpec:
+    """One registered algorithm.
+
+    ``variants`` maps each variant name to its overrides of ``config`` (a nested mapping, as in the
+    presets); ``table_variants`` are the ones the ``returns`` grid trains (default: every variant).
+    ``check`` (optional) rejects a resolved config the algorithm cannot run, with a one-line error.
+    """
+
+    name: str
+    label: str
+    config: type
+    build: Builder
+    provenance: str
+    variants: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({"default": {}}))
+    default_variant: str = ""
+    table_variants: tuple[str, ...] = ()
+    check: Callable[[Any], None] = lambda _cfg: None
+
+    def __post_init__(self) -> None:
+        if not self.variants:
+            raise OmrlError(f"algorithm {self.name!r} registers no variant")
+        if not self.default_variant:
+            object.__setattr__(self, "default_variant", next(iter(self.variants)))
+        if not self.table_variants:
+            object.__setattr__(self, "table_variants", tuple(self.variants))
+        unknown = [v for v in (self.default_variant, *self.table_variants) if v not in self.variants]
+        if unknown:
+            raise OmrlError(f"algorithm {self.name!r}: {unknown[0]!r} is not one of its variants")
+
+    def variant_label(self, variant: str) -> str:
+        """The row label of every table: the algorithm's label, with the variant where it has several."""
+        return self.label if len(self.variants) == 1 else f"{self.label} {variant}"
+
+
+_REGISTRY: dict[str, AlgorithmSpec] = {}
+_loaded = False
+
+
+def register_algorithm(spec: AlgorithmSpec) -> AlgorithmSpec:
+    """Add ``spec`` (a module calls this once, at import); registering a name twice is an error."""
+    old = _REGISTRY.get(spec.name)
+    if old is not None and old.build is not spec.build:
+        raise OmrlError(f"algorithm {spec.name!r} is registered twice")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def unregister_algorithm(name: str) -> None:
+    """Remove ``name`` (tests that register a temporary algorithm)."""
+    _REGISTRY.pop(name, None)
+
+
+def load_entry_point(ep: metadata.EntryPoint) -> None:
+    """Import an ``omrl_bench.algorithms`` entry point: a module that registers itself, or an AlgorithmSpec."""
+    try:
+        obj = ep.load()
+    except Exception as exc:  # a broken plug-in must not take the CLI down with a traceback
+        raise OmrlError(f"algorithm plug-in {ep.name!r} ({ep.value}) failed to load: {exc}") from None
+    if isinstance(obj, AlgorithmSpec):
+        register_algorithm(obj)
+
+
+def _load() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for module in BUILT_IN:
+        importlib.import_module(module)
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        load_entry_point(ep)
+
+
+def algorithms() -> Mapping[str, AlgorithmSpec]:
+    """Every registered algorithm, built-in first, then the installed plug-ins."""
+    _load()
+    return MappingProxyType(_REGISTRY)
+
+
+def plugin_modules() -> tuple[str, ...]:
+    """The modules that registered the algorithms beyond the built-in ones (worker processes import them)."""
+    return tuple(dict.fromkeys(s.build.__module__ for s in algorithms().values() if s.build.__module__ not in BUILT_IN))
+
+
+def import_plugins(modules: tuple[str, ...]) -> None:
+    """Import plug-in modules in a worker process, so that the algorithms they register exist there too."""
+    _load()
+    for module in modules:
+        importlib.import_module(module)
+
+
+def get_algorithm(name: str) -> AlgorithmSpec:
+    registry = algorithms()
+    if name not in registry:
+        raise OmrlError(f"unknown algorithm {name!r}; choose one of: {', '.join(registry)}")
+    return registry[name]
+
+
+def check_variant(spec: AlgorithmSpec, variant: str | None) -> str:
+    """``variant`` or the default, or a one-line error naming the variants."""
+    chosen = variant or spec.default_variant
+    if chosen not in spec.variants:
+        raise OmrlError(f"unknown variant {chosen!r} for {spec.name}; choose one of: {', '.join(spec.variants)}")
+    return chosen
+
+
+def label(algo: str, variant: str) -> str:
+    return get_algorithm(algo).variant_label(variant)
+
+
+def build_algorithm(name: str, cfg: Any, dims: Dims, seed: int = 0, device: str = "cpu") -> OfflineMetaAlgorithm:
+    """An instance of registered algorithm ``name`` (``cfg`` from ``resolve_config(name, ...)``)."""
+    return get_algorithm(name).build(cfg, dims, seed, device)

@@ -1,0 +1,139 @@
+"""The algorithm registry: plug-ins through the entry-point group, per-algorithm configs, run names, records."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Iterator
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from omrl_bench.bench import grids
+from omrl_bench.cli import main
+from omrl_bench.core import registry
+from omrl_bench.core.train_config import check_shared_keys, project, resolve_config
+from omrl_bench.core.trainer import migrate_config
+from omrl_bench.errors import OmrlError
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "custom-algorithm"
+
+
+@pytest.fixture
+def bc_plugin(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The example package, loaded as an installed plug-in is: through its entry point, by the registry."""
+    monkeypatch.syspath_prepend(str(EXAMPLE / "src"))
+    registry.algorithms()  # the built-in ones first, as in a fresh process
+    ep = metadata.EntryPoint(name="bc", value="omrl_bench_bc", group=registry.ENTRY_POINT_GROUP)
+    registry.load_entry_point(ep)
+    yield "bc"
+    registry.unregister_algorithm("bc")
+    sys.modules.pop("omrl_bench_bc", None)
+
+
+def _invoke(*args: str) -> object:
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_a_plugin_runs_through_run_and_a_reproduce_grid(bc_plugin: str, smoke_root: Path, tmp_path: Path) -> None:
+    assert bc_plugin in registry.algorithms() and (bc_plugin, "bc") in grids.returns_rows()
+    listing = CliRunner().invoke(main, ["algorithms"])
+    assert listing.exit_code == 0 and "BC (no context)" in listing.output
+    common = ["--suite", "sparse-point-robot", "--preset", "smoke", "--root", str(smoke_root)]
+    res = CliRunner().invoke(
+        main, ["run", "--algo", "bc", *common, "--out", str(tmp_path / "a"), "--set", "bc.hidden=8"]
+    )
+    assert res.exit_code == 0, res.output
+    run_dir = next((tmp_path / "a").iterdir())
+    assert run_dir.name.startswith("bc-bc-sparse-point-robot-expert-s0-set")  # its own key, its own name
+    final = json.loads((run_dir / "final.json").read_text())
+    assert final["config"]["config"]["bc"]["hidden"] == 8 and "ac" not in final["config"]["config"]
+    bad = CliRunner().invoke(main, ["run", "--algo", "bc", *common, "--set", "ac.alpha=1"])
+    assert bad.exit_code != 0 and "bc: --set ac.alpha: unknown key 'ac'" in bad.output
+
+    out, report = tmp_path / "grid", tmp_path / "report"
+    grid = ["reproduce", "returns", "--algos", "bc", "--suites", "sparse-point-robot", "--seeds", "2"]
+    res = CliRunner().invoke(
+        main, [*grid, "--preset", "smoke", "--root", str(smoke_root), "--out", str(out), "--report", str(report)]
+    )
+    assert res.exit_code == 0, res.output
+    assert "2 runs: 0 finished" in res.output and "BC (no context)" in (report / "returns.md").read_text()
+    assert sorted(p.name for p in out.iterdir()) == [f"bc-bc-sparse-point-robot-expert-s{k}" for k in (0, 1)]
+
+
+def test_removing_an_algorithm_removes_it_everywhere(bc_plugin: str) -> None:
+    registry.unregister_algorithm(bc_plugin)
+    assert all(a != "bc" for a, _ in grids.returns_rows())
+    with pytest.raises(OmrlError, match="unknown algorithm 'bc'; choose one of: focal, focalpp, cbcq, mbml"):
+        resolve_config("bc", None, "sparse-point-robot", "smoke")
+
+
+def test_a_broken_plugin_is_a_one_line_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "broken_algo.py").write_text("raise ImportError('needs jax')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    ep = metadata.EntryPoint(name="broken", value="broken_algo", group=registry.ENTRY_POINT_GROUP)
+    with pytest.raises(OmrlError, match="algorithm plug-in 'broken' .* failed to load: needs jax"):
+        registry.load_entry_point(ep)
+
+
+def test_each_algorithm_holds_only_the_keys_it_reads() -> None:
+    sections = {a: set(vars(resolve_config(a, None, "sparse-point-robot", "cpu")[1])) for a in registry.algorithms()}
+    assert "bcq" not in sections["focal"] and "mbml" not in sections["cbcq"] and "mbml" in sections["mbml"]
+    _, focal = resolve_config("focal", None, "sparse-point-robot", "cpu")
+    assert not hasattr(focal.encoder, "attention") and not hasattr(focal.task_loss, "temperature")
+    assert focal.task_loss.dml_beta == 1.0  # beta (Table 7); FOCAL++'s "both" weighs the DML with dml_weight
+    _, both = resolve_config("focalpp", None, "sparse-point-robot", "cpu", ["task_loss.loss=both"])
+    assert both.task_loss.dml_weight == 1.0 and both.task_loss.dml_beta == 1.0
+
+
+def test_shared_preset_keys_must_be_read_by_some_algorithm() -> None:
+    classes = [spec.config for spec in registry.algorithms().values()]
+    check_shared_keys({"ac": {"alpha": 1.0}, "bcq": {"vae_hidden": 3}}, classes, "presets.x")
+    with pytest.raises(OmrlError, match=r"presets.x.ac: unknown key 'alpah'"):
+        check_shared_keys({"ac": {"alpah": 1.0}}, classes, "presets.x")
+    assert project({"ac": {"alpha": 1.0, "hidden": 8}, "mbml": {}}, classes[2]) == {"ac": {"hidden": 8}}
+
+
+def test_records_saved_before_the_registry_read_as_todays_configs() -> None:
+    from omrl_bench.bench.run import RunSpec, run_config
+
+    spec = RunSpec("focal", None, "sparse-point-robot", "expert", ("expert",), 0, "cpu", "cpu")
+    today = run_config(spec)[2]
+    old = json.loads(json.dumps(today))
+    old["config"]["task_loss"] = {"loss": "dml", "lr": 0.001, "dml_weight": 1.0, "dml_power": 2.0, "dml_eps": 0.1}
+    old["config"]["task_loss"] |= {"temperature": 0.5, "momentum": 0.9, "hard_update": False}
+    old["config"]["encoder"] |= {"type": "mlp", "attention": "batch", "hidden": 128, "heads": 8}
+    old["config"]["encoder"]["next_obs_in_context"] = old["config"].pop("next_obs_in_context")
+    old["config"]["bcq"] = {"vae_hidden": 256}
+    assert migrate_config(old) == migrate_config(today)
+
+
+def test_set_parses_numbers_in_exponent_notation() -> None:
+    _, cfg = resolve_config("focal", None, "sparse-point-robot", "smoke", ["ac.actor_lr=3e-4", "ac.critic_lr=1E-3"])
+    assert cfg.ac.actor_lr == 3e-4 and cfg.ac.critic_lr == 1e-3
+    from omrl_bench.datasets.recipe import load_recipe
+
+    assert load_recipe("sparse-point-robot", "smoke", 0, ["sac.learning_rate=1e-3"]).config.sac.learning_rate == 1e-3
+
+
+def test_final_json_is_strict_and_records_provenance(smoke_root: Path, tmp_path: Path) -> None:
+    from omrl_bench.bench.run import RunSpec, execute
+
+    spec = RunSpec("focal", None, "sparse-point-robot", "expert", ("expert", "random"), 0, "smoke", "smoke")
+    execute(spec, tmp_path, smoke_root, False, False)
+    text = next(tmp_path.iterdir()).joinpath("final.json").read_text()
+
+    def no_constants(name: str) -> float:
+        raise AssertionError(f"bare {name} in final.json")
+
+    report = json.loads(text, parse_constant=no_constants)
+    prov = report["provenance"]
+    assert prov["versions"]["torch"] and prov["versions"]["omrl-bench"]
+    assert prov["git_commit"] is None or len(prov["git_commit"]) == 40
+    train = prov["datasets"]["train"]
+    assert train["dataset_ids"][0].startswith("omrl/sparse-point-robot-smoke/task-") and len(train["sha256"]) == 64
+    assert set(prov["datasets"]) == {"train", "test/expert", "test/random"}
+    assert all(v is None or math.isfinite(v) for v in report["embeddings"]["test"].values())
