@@ -67,7 +67,9 @@ def test_a_plugin_runs_through_run_and_a_reproduce_grid(bc_plugin: str, smoke_ro
 def test_removing_an_algorithm_removes_it_everywhere(bc_plugin: str) -> None:
     registry.unregister_algorithm(bc_plugin)
     assert all(a != "bc" for a, _ in grids.returns_rows())
-    with pytest.raises(OmrlError, match="unknown algorithm 'bc'; choose one of: focal, focalpp, cbcq, mbml"):
+    with pytest.raises(
+        OmrlError, match="unknown algorithm .bc.; choose one of: focal, focalpp, cbcq, corro, csro, mbml, unicorn$"
+    ):
         resolve_config("bc", None, "sparse-point-robot", "smoke")
 
 

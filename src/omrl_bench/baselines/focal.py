@@ -35,7 +35,6 @@ import torch
 from omrl_bench.core.actor_critic import ActorCriticConfig
 from omrl_bench.core.buffers import TaskBuffers
 from omrl_bench.core.context_rl import ContextRL
-from omrl_bench.core.encoders import MLPEncoder
 from omrl_bench.core.registry import AlgorithmSpec, Dims, register_algorithm
 from omrl_bench.core.task_losses import TaskLoss, register_task_loss
 from omrl_bench.core.train_config import MLPEncoderConfig, RunConfig
@@ -97,15 +96,7 @@ class DMLLoss(TaskLoss):
 
 
 def build(cfg: FocalConfig, dims: Dims, seed: int, device: str) -> ContextRL:
-    e = cfg.encoder
-    return ContextRL(
-        cfg,
-        dims,
-        seed,
-        device,
-        lambda: MLPEncoder(dims.context_dim, e.latent_dim, e.mlp_hidden, e.mlp_depth),
-        DMLLoss(cfg.task_loss),
-    )
+    return ContextRL.with_mlp_encoder(cfg, dims, seed, device, DMLLoss(cfg.task_loss))
 
 
 register_algorithm(

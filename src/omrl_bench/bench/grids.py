@@ -49,7 +49,7 @@ class Option:
 
 def returns_rows() -> tuple[Row, ...]:
     """Every registered algorithm with each of its table variants (plug-ins included)."""
-    return tuple((a, v) for a, spec in algorithms().items() for v in spec.table_variants)
+    return tuple((a, v) for a, spec in algorithms().items() if spec.in_returns for v in spec.table_variants)
 
 
 def focal_pair() -> tuple[Row, ...]:
@@ -58,6 +58,19 @@ def focal_pair() -> tuple[Row, ...]:
 
 def focalpp_rows() -> tuple[Row, ...]:
     return tuple(("focalpp", v) for v in get_algorithm("focalpp").table_variants)
+
+
+def methods_rows() -> tuple[Row, ...]:
+    """The like-for-like comparison (issue 21): FOCAL, FOCAL++, the paper's baselines and the later methods."""
+    return (
+        ("focal", "focal"),
+        ("focalpp", "batch-wise"),
+        ("cbcq", "cbcq"),
+        ("mbml", "mbml"),
+        ("csro", "csro"),
+        ("unicorn", "ss"),
+        ("corro", "cvae"),
+    )
 
 
 @dataclass(frozen=True)
@@ -79,6 +92,8 @@ GRIDS: dict[str, Grid] = {
     "embeddings": Grid(focal_pair, (*POINT_ROBOTS, "sparse-ant-fwd-back")),
     "figures": Grid(focal_pair, POINT_ROBOTS, draws="figures"),
     "precision": Grid(focal_pair, (SPR,), options=tuple(Option(precision=p) for p in PRECISIONS), one_suite=True),
+    # trained on mixed data (every checkpoint of the SAC runs), tested with context of every quality
+    "methods": Grid(methods_rows, POINT_ROBOTS, ("mixed",)),
     "training-setting": Grid(
         lambda: (("focal", "focal"),), (SPR,), QUALITIES, tuple(Option(setting=s) for s in TRAINING_SETTINGS), True
     ),

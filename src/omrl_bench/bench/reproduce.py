@@ -25,8 +25,14 @@ TITLES = {
     "figures": "Figures (paper Figures 5 to 8)",
     "precision": "Learning parity of bf16 mixed precision against fp32 on Sparse-Point-Robot (not in the paper)",
     "training-setting": "Training setting of the cpu preset: FOCAL on each data quality (not in the paper)",
+    "methods": "Context-based offline meta-RL methods on the same data: trained on mixed data, IID and OOD context",
 }
 NOTES = {
+    "methods": "Every method trained on mixed data (every checkpoint of the per-task SAC runs) and tested on the "
+    "held-out tasks with context of every quality: IID = mixed, OOD = expert, medium and random (the OOD mean is "
+    "taken per seed). Rank: 1 + the number of methods whose 95% interval lies wholly above this one's (overlaps "
+    "tie). Published numbers (UNICORN's Table 2: HalfCheetah-Vel and Ant-Dir, mixed data, 6 seeds) are on other "
+    "tasks and reward scales than any suite here: not comparable, so not listed.",
     "returns": "Trained on expert data, tested with expert context on the held-out tasks. The paper gives no "
     "numbers for contextual BCQ and MBML (only learning curves, its Figure 8).",
     "distribution-shift": "drop = return with context of the training quality minus this row's return. The "

@@ -452,6 +452,25 @@ def to_markdown(name: str, table: pd.DataFrame, seeds: int) -> str:
             ]
             for x in r
         ]
+    elif name == "methods":
+        header = ["suite", "algorithm", "seeds", "IID (mixed)", "95% CI", "rank", "OOD mean", "95% CI", "rank"]
+        header += [f"OOD {q}" for q in OOD]
+        body = [
+            [
+                x["suite"],
+                x["algorithm"],
+                n(x, "iid_seeds"),
+                *_ours(x, "iid_"),
+                x["iid_rank"],
+                *_ours(x, "ood_"),
+                x["ood_rank"],
+                *(
+                    f"{_mean_std(x[f'{q}_mean'], x[f'{q}_std'], 2, x[f'{q}_seeds'])} (rank {x[f'{q}_rank']})"
+                    for q in OOD
+                ),
+            ]
+            for x in r
+        ]
     elif name == "training-setting":
         header = ["setting", "overrides", *(f"{q}" for q in QUALITIES), "mean of the four", "chosen"]
         body = [
@@ -499,7 +518,54 @@ def to_markdown(name: str, table: pd.DataFrame, seeds: int) -> str:
     return markdown_table(header, body)
 
 
-TABLES_PER_SUITE = {"returns": returns_table, "embeddings": embeddings_table}
+OOD = ("expert", "medium", "random")  # the methods table's out-of-distribution contexts (training data: mixed)
+
+
+def _ranks(means: list[float], lows: list[float], highs: list[float]) -> list[str]:
+    """1 + the number of rows whose 95% interval lies wholly above this row's: overlapping rows tie."""
+    ranks = []
+    for m, hi in zip(means, highs, strict=True):
+        if math.isnan(m):
+            ranks.append("-")
+            continue
+        upper = hi if not math.isnan(hi) else m
+        ranks.append(str(1 + sum(lo > upper for lo, mm in zip(lows, means, strict=True) if not math.isnan(mm))))
+    return ranks
+
+
+def _ranked(x: dict[str, Any], q: str) -> str:
+    return f"{_mean_std(x[f'{q}_mean'], x[f'{q}_std'], 2, x[f'{q}_seeds'])} (rank {x[f'{q}_rank']})"
+
+
+def methods_table(df: pd.DataFrame, suites: tuple[str, ...], algos: tuple[Row, ...]) -> pd.DataFrame:
+    """Trained on mixed data; IID = mixed context, OOD = expert, medium and random contexts (and their mean
+    per seed), each with a bootstrap interval and a rank per suite and column (ties where intervals overlap)."""
+    rows = []
+    for suite in suites:
+        block = []
+        for algo, variant in algos:
+            label = row_label(algo, variant)
+            sel = _select(df, suite=suite, label=label, train="mixed", update="soft")
+            by_test = sel.pivot_table(index="seed", columns="test", values="return") if len(sel) else pd.DataFrame()
+            row: dict[str, Any] = {"suite": suite, "algorithm": label}
+            iid = by_test["mixed"] if "mixed" in by_test else pd.Series(dtype=float)
+            row |= {f"iid_{k}": v for k, v in summary(iid).items()}
+            ood = by_test[list(OOD)].mean(axis=1) if set(OOD) <= set(by_test.columns) else pd.Series(dtype=float)
+            row |= {f"ood_{k}": v for k, v in summary(ood).items()}
+            for q in OOD:
+                row |= {
+                    f"{q}_{k}": v for k, v in summary(by_test[q] if q in by_test else pd.Series(dtype=float)).items()
+                }
+            block.append(row)
+        for col in ("iid", "ood", *OOD):
+            ranks = _ranks(*([r[f"{col}_{k}"] for r in block] for k in ("mean", "ci_low", "ci_high")))
+            for r, rank in zip(block, ranks, strict=True):
+                r[f"{col}_rank"] = rank
+        rows += block
+    return pd.DataFrame(rows)
+
+
+TABLES_PER_SUITE = {"returns": returns_table, "embeddings": embeddings_table, "methods": methods_table}
 TABLES_ONE_SUITE = {
     "distribution-shift": distribution_shift_table,
     "momentum": momentum_table,

@@ -18,6 +18,7 @@ from torch import nn
 from omrl_bench.core.actor_critic import BRACActorCritic
 from omrl_bench.core.algorithm import OfflineMetaAlgorithm
 from omrl_bench.core.buffers import TaskBuffers, sample_tasks
+from omrl_bench.core.encoders import MLPEncoder
 from omrl_bench.core.registry import Dims
 from omrl_bench.core.task_losses import TaskLoss
 
@@ -53,8 +54,22 @@ class ContextRL(OfflineMetaAlgorithm):
             )
         self.to(self.device)
         self.encoder_opt = torch.optim.Adam(self.encoder.parameters(), lr=cfg.task_loss.lr)
+        self.task_opts = task_loss.make_optimizers(self)
         self.ac.make_optimizers()
         self.register_buffer("num_updates", torch.tensor(0, dtype=torch.long, device=self.device))
+
+    @classmethod
+    def with_mlp_encoder(cls, cfg: Any, dims: Dims, seed: int, device: str, task_loss: TaskLoss) -> ContextRL:
+        """FOCAL's MLP encoder (``cfg.encoder``: an MLPEncoderConfig) with ``task_loss``."""
+        e = cfg.encoder
+        return cls(
+            cfg,
+            dims,
+            seed,
+            device,
+            lambda: MLPEncoder(dims.context_dim, e.latent_dim, e.mlp_hidden, e.mlp_depth),
+            task_loss,
+        )
 
     def update(self, buffers: TaskBuffers) -> dict[str, float]:
         cfg = self.cfg
@@ -66,9 +81,12 @@ class ContextRL(OfflineMetaAlgorithm):
             enc_loss, z, metrics = self.task_loss(self, buffers, tasks.to(self.device))
             batch = buffers.sample_batch(tasks.to(self.device), cfg.batch_size, self.generator)
         metrics |= self.ac.update(batch, z.detach())
-        self.encoder_opt.zero_grad(set_to_none=True)
+        opts = [self.encoder_opt, *self.task_opts.values()]
+        for opt in opts:
+            opt.zero_grad(set_to_none=True)
         enc_loss.backward()
-        self.encoder_opt.step()
+        for opt in opts:
+            opt.step()
         self.task_loss.after_step(self)
         self.num_updates += 1
         return metrics
@@ -78,7 +96,7 @@ class ContextRL(OfflineMetaAlgorithm):
         return self.ac.act(obs.to(self.device), z)
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"encoder": self.encoder_opt, **self.ac.opts}
+        return {"encoder": self.encoder_opt, **self.task_opts, **self.ac.opts}
 
     def load_full_state(self, state: dict[str, Any]) -> None:
         model = state["model"]

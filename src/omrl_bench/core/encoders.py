@@ -20,5 +20,9 @@ class MLPEncoder(nn.Module):
         super().__init__()
         self.net = mlp(in_dim, latent_dim, hidden, depth)
 
+    def transition_embeddings(self, context: torch.Tensor) -> torch.Tensor:
+        """One embedding per transition (tasks, n, latent), before the mean over the context."""
+        return torch.tanh(self.net(context))
+
     def forward(self, context: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.net(context)).mean(dim=1)
+        return self.transition_embeddings(context).mean(dim=1)

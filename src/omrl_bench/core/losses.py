@@ -6,6 +6,8 @@ contrastive loss in ``focalpp/losses.py``, BCQ's and MBML's in ``baselines/bcq.p
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -45,3 +47,10 @@ def policy_loss(
     """SAC policy loss (entropy temperature 1, set by the reward scale) plus ``alpha * D``."""
     entropy = log_pi if max_entropy else torch.zeros_like(log_pi)
     return (entropy - min_q + alpha * divergence).mean()
+
+
+def gaussian_nll(mean: torch.Tensor, log_var: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Negative log-likelihood of ``target`` under N(mean, diag exp(log_var)), summed over the last axis and
+    averaged over the others (samples, and ensemble members where ``mean`` has a leading member axis)."""
+    nll = 0.5 * ((target - mean) ** 2 / log_var.exp() + log_var + math.log(2 * math.pi))
+    return nll.sum(-1).mean()

@@ -11,6 +11,7 @@ algorithm names.
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -23,12 +24,7 @@ if TYPE_CHECKING:
     from omrl_bench.core.algorithm import OfflineMetaAlgorithm
 
 ENTRY_POINT_GROUP = "omrl_bench.algorithms"
-BUILT_IN = (
-    "omrl_bench.baselines.focal",
-    "omrl_bench.focalpp",
-    "omrl_bench.baselines.cbcq",
-    "omrl_bench.baselines.mbml",
-)
+BUILT_IN_PACKAGES = ("omrl_bench.baselines", "omrl_bench.focalpp")  # every module in them is imported
 
 
 @dataclass(frozen=True)
@@ -49,7 +45,8 @@ class AlgorithmSpec:
     """One registered algorithm.
 
     ``variants`` maps each variant name to its overrides of ``config`` (a nested mapping, as in the
-    presets); ``table_variants`` are the ones the ``returns`` grid trains (default: every variant).
+    presets); ``table_variants`` are the ones the ``returns`` grid trains (default: every variant), for
+    the algorithms with ``in_returns`` (the methods after the paper are compared in the ``methods`` grid).
     ``check`` (optional) rejects a resolved config the algorithm cannot run, with a one-line error.
     """
 
@@ -62,6 +59,7 @@ class AlgorithmSpec:
     default_variant: str = ""
     table_variants: tuple[str, ...] = ()
     check: Callable[[Any], None] = lambda _cfg: None
+    in_returns: bool = True  # trained by the returns grid (the paper's Table 1 and its baselines) by default
 
     def __post_init__(self) -> None:
         if not self.variants:
@@ -112,8 +110,11 @@ def _load() -> None:
     if _loaded:
         return
     _loaded = True
-    for module in BUILT_IN:
-        importlib.import_module(module)
+    importlib.import_module("omrl_bench.baselines.focal")  # FOCAL first: the baseline row of every table
+    importlib.import_module("omrl_bench.focalpp")
+    for package in BUILT_IN_PACKAGES:
+        for info in pkgutil.iter_modules(importlib.import_module(package).__path__, package + "."):
+            importlib.import_module(info.name)
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
         load_entry_point(ep)
 
@@ -126,7 +127,13 @@ def algorithms() -> Mapping[str, AlgorithmSpec]:
 
 def plugin_modules() -> tuple[str, ...]:
     """The modules that registered the algorithms beyond the built-in ones (worker processes import them)."""
-    return tuple(dict.fromkeys(s.build.__module__ for s in algorithms().values() if s.build.__module__ not in BUILT_IN))
+    return tuple(
+        dict.fromkeys(
+            s.build.__module__
+            for s in algorithms().values()
+            if not s.build.__module__.startswith(tuple(p + "." for p in BUILT_IN_PACKAGES))
+        )
+    )
 
 
 def import_plugins(modules: tuple[str, ...]) -> None:

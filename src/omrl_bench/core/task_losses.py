@@ -32,6 +32,12 @@ class TaskLoss:
     def setup(self, algo: ContextRL) -> None:
         """Add the loss's own modules to ``algo`` (called right after the encoder, with the seeded RNG)."""
 
+    def make_optimizers(self, algo: ContextRL) -> dict[str, torch.optim.Optimizer]:
+        """Optimisers of the loss's own modules (called once they are on the device). Each takes its step
+        with the encoder's, after one backward pass over the loss: a term that must not train a module
+        sees it through detached parameters."""
+        return {}
+
     def __call__(
         self, algo: ContextRL, buffers: TaskBuffers, tasks: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:

@@ -1,0 +1,131 @@
+"""CSRO: context shift reduction for offline meta-RL.
+
+Paper: Gao, Zhang, Li et al., "Context Shift Reduction for Offline Meta-Reinforcement Learning",
+NeurIPS 2023. Reference code: MoreanP/CSRO.
+
+CSRO = FOCAL's encoder, DML loss and actor-critic, plus ``club_weight`` (lambda) times a CLUB upper
+bound on the mutual information between a transition's embedding z_i and its (s_i, a_i): a
+variational Gaussian q_psi(z | s, a) is fitted to the (detached) embeddings by negative
+log-likelihood, and the encoder minimises
+CLUB = mean_i log q(z_i | s_i, a_i) - mean_i mean_j log q(z_j | s_i, a_i), with q fixed, so that z
+carries the task and not the behaviour policy. lambda = 25 on the point robots, 10 on the MuJoCo suites
+(the paper's settings; ``envs/suites.py``).
+
+Deliberate differences (see docs/deviations.md):
+- CSRO's online-exploration test mode is not used: every method here is tested with offline context.
+- The CLUB negative term averages over every pair (i, j) of the meta-batch's context transitions in
+  closed form instead of over sampled pairs; q's NLL and the encoder's CLUB term share one backward pass
+  (the encoder sees q through detached parameters).
+"""
+
+from __future__ import annotations
+
+import typing
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from omrl_bench.baselines.focal import dml_loss
+from omrl_bench.core.actor_critic import ActorCriticConfig
+from omrl_bench.core.buffers import TaskBuffers
+from omrl_bench.core.context_rl import ContextRL
+from omrl_bench.core.encoders import MLPEncoder
+from omrl_bench.core.losses import gaussian_nll
+from omrl_bench.core.networks import detached_params, mlp
+from omrl_bench.core.registry import AlgorithmSpec, Dims, register_algorithm
+from omrl_bench.core.task_losses import TaskLoss, register_task_loss
+from omrl_bench.core.train_config import MLPEncoderConfig, RunConfig
+
+
+@dataclass(frozen=True)
+class CSROLossConfig:
+    lr: float = 1e-3
+    dml_beta: float = 1.0
+    dml_power: float = 2.0
+    dml_eps: float = 0.1
+    club_weight: float = 25.0  # lambda
+    club_hidden: int = 64  # q_psi(z | s, a): an MLP of two hidden layers
+    club_lr: float = 1e-3
+
+
+@dataclass(frozen=True)
+class CSROConfig(RunConfig):
+    encoder: MLPEncoderConfig = field(default_factory=MLPEncoderConfig)
+    task_loss: CSROLossConfig = field(default_factory=CSROLossConfig)
+    ac: ActorCriticConfig = field(default_factory=ActorCriticConfig)
+
+
+def club_upper_bound(mean: torch.Tensor, log_var: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """CLUB (Cheng et al. 2020) with q(z | x_i) = N(mean_i, exp(log_var_i)) for samples (N, d):
+    mean_i log q(z_i | x_i) - mean_i mean_j log q(z_j | x_i) (the log-normaliser cancels)."""
+    var = log_var.exp()
+    positive = -((z - mean) ** 2) / (2 * var)
+    # mean_j (z_j - mean_i)^2 = mean_j z_j^2 - 2 mean_i mean_j z_j + mean_i^2, in O(N d)
+    spread = (z**2).mean(0, keepdim=True) - 2 * mean * z.mean(0, keepdim=True) + mean**2
+    negative = -spread / (2 * var)
+    return (positive - negative).sum(-1).mean()
+
+
+class GaussianHead(nn.Module):
+    """x -> (mean, log-variance) of a diagonal Gaussian, log-variance clamped to [-10, 4]."""
+
+    def __init__(self, in_dim: int, out_dim: int, hidden: int) -> None:
+        super().__init__()
+        self.net = mlp(in_dim, 2 * out_dim, hidden, 3)
+        self.out_dim = out_dim
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.net(x).float()
+        return out[..., : self.out_dim], out[..., self.out_dim :].clamp(-10.0, 4.0)
+
+
+def _club(algo: ContextRL) -> GaussianHead:
+    return typing.cast(GaussianHead, algo.club)
+
+
+@register_task_loss("csro")
+class CSROLoss(TaskLoss):
+    def setup(self, algo: ContextRL) -> None:
+        d = algo.dims
+        algo.club = GaussianHead(d.obs_dim + d.action_dim, algo.cfg.encoder.latent_dim, self.cfg.club_hidden)
+
+    def make_optimizers(self, algo: ContextRL) -> dict[str, torch.optim.Optimizer]:
+        return {"club": torch.optim.Adam(_club(algo).parameters(), lr=self.cfg.club_lr)}
+
+    def __call__(
+        self, algo: ContextRL, buffers: TaskBuffers, tasks: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
+        c = self.cfg
+        obs, act, rew, nxt = buffers.sample_transitions(tasks, algo.cfg.context_size, algo.generator)
+        encoder = typing.cast(MLPEncoder, algo.encoder)
+        z_t = encoder.transition_embeddings(buffers.make_context(obs, act, rew, nxt))  # (tasks, n, latent)
+        z = z_t.mean(1)
+        dml = dml_loss(z, tasks, c.dml_beta, c.dml_power, c.dml_eps)
+        sa = torch.cat([obs, act], -1).reshape(-1, obs.shape[-1] + act.shape[-1])
+        flat = z_t.reshape(-1, z_t.shape[-1]).float()
+        q = _club(algo)
+        q_mean, q_log_var = q(sa)
+        q_nll = gaussian_nll(q_mean, q_log_var, flat.detach())  # fits q; reaches only q's parameters
+        mean, log_var = functional_call(q, detached_params(q), (sa,))
+        club = club_upper_bound(mean, log_var, flat)  # reaches only the encoder
+        loss = dml + c.club_weight * club + q_nll
+        return loss, z, {"train/dml_loss": dml.item(), "train/club": club.item(), "train/club_nll": q_nll.item()}
+
+
+def build(cfg: CSROConfig, dims: Dims, seed: int, device: str) -> ContextRL:
+    return ContextRL.with_mlp_encoder(cfg, dims, seed, device, CSROLoss(cfg.task_loss))
+
+
+register_algorithm(
+    AlgorithmSpec(
+        name="csro",
+        label="CSRO",
+        config=CSROConfig,
+        build=build,
+        provenance=__doc__ or "",
+        variants={"csro": {}},
+        in_returns=False,
+    )
+)

@@ -1,0 +1,81 @@
+"""CSRO, UNICORN and CORRO: their losses against NumPy references written here."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from omrl_bench.baselines.corro import corro_infonce
+from omrl_bench.baselines.csro import club_upper_bound
+from omrl_bench.core.losses import gaussian_nll
+
+
+def _np_log_normal(x: np.ndarray, mean: np.ndarray, log_var: np.ndarray) -> float:
+    return float(np.sum(-0.5 * ((x - mean) ** 2 / np.exp(log_var) + log_var + math.log(2 * math.pi))))
+
+
+def test_club_upper_bound_matches_the_pairwise_definition() -> None:
+    rng = np.random.default_rng(0)
+    n, d = 7, 3
+    mean, log_var, z = rng.normal(size=(n, d)), rng.normal(scale=0.5, size=(n, d)), rng.normal(size=(n, d))
+    positive = np.mean([_np_log_normal(z[i], mean[i], log_var[i]) for i in range(n)])
+    negative = np.mean([_np_log_normal(z[j], mean[i], log_var[i]) for i in range(n) for j in range(n)])
+    ours = club_upper_bound(*(torch.tensor(x) for x in (mean, log_var, z))).item()
+    assert ours == pytest.approx(positive - negative, rel=1e-10)
+    # z independent of x: the bound is near 0; z a function of x (q fits it): clearly positive
+    dependent = club_upper_bound(torch.tensor(z), torch.full((n, d), -4.0, dtype=torch.float64), torch.tensor(z))
+    assert dependent.item() > 10
+
+
+def test_gaussian_nll_of_one_head_and_of_an_ensemble() -> None:
+    rng = np.random.default_rng(1)
+    mean, log_var, target = rng.normal(size=(5, 4)), rng.normal(size=(5, 4)), rng.normal(size=(5, 4))
+    expected = -np.mean([_np_log_normal(target[i], mean[i], log_var[i]) for i in range(5)])
+    assert gaussian_nll(*(torch.tensor(x) for x in (mean, log_var, target))).item() == pytest.approx(expected)
+    members_mean, members_log_var = rng.normal(size=(3, 5, 4)), rng.normal(size=(3, 5, 4))
+    expected = -np.mean(
+        [_np_log_normal(target[i], members_mean[e, i], members_log_var[e, i]) for e in range(3) for i in range(5)]
+    )
+    ours = gaussian_nll(torch.tensor(members_mean), torch.tensor(members_log_var), torch.tensor(target))
+    assert ours.item() == pytest.approx(expected)
+
+
+def test_corro_infonce_with_generated_negatives() -> None:
+    rng = np.random.default_rng(2)
+    n, k, d, tau = 6, 4, 3, 0.1
+    anchor, positive, negatives = rng.normal(size=(n, d)), rng.normal(size=(n, d)), rng.normal(size=(n, k, d))
+    losses = []
+    for i in range(n):
+        logits = np.concatenate([[anchor[i] @ positive[i]], negatives[i] @ anchor[i]]) / tau
+        losses.append(-(logits[0] - np.log(np.sum(np.exp(logits - logits.max()))) - logits.max()))
+    ours = corro_infonce(*(torch.tensor(x) for x in (anchor, positive, negatives)), tau)
+    assert ours.item() == pytest.approx(float(np.mean(losses)), rel=1e-6)
+    # the positive far ahead of every negative: near-zero loss
+    easy = corro_infonce(torch.ones(2, 3), torch.ones(2, 3), -torch.ones(2, 5, 3), tau)
+    assert easy.item() < 1e-6
+
+
+def test_methods_grid_and_table_ranks_with_ties() -> None:
+    import pandas as pd
+
+    from omrl_bench.bench import grids, tables
+
+    cells = grids.expand("methods", 3)
+    assert {c.train_quality for c in cells} == {"mixed"} and len(cells) == 7 * 2 * 3
+    assert {c.label for c in cells} >= {"CSRO", "UNICORN ss", "CORRO cvae", "FOCAL", "FOCAL++ batch-wise"}
+    rows = []
+    for label, base in [("FOCAL", 10.0), ("CSRO", 10.1), ("CORRO cvae", 5.0)]:
+        for seed, noise in enumerate((-0.1, 0.0, 0.1)):
+            for q in ("expert", "medium", "random", "mixed"):
+                rows.append(
+                    {"label": label, "suite": "sparse-point-robot", "train": "mixed", "test": q, "update": "soft"}
+                    | {"seed": seed, "return": base + noise + (1.0 if q == "mixed" else 0.0)}
+                )
+    algos = (("focal", "focal"), ("csro", "csro"), ("corro", "cvae"))
+    table = tables.methods_table(pd.DataFrame(rows), ("sparse-point-robot",), algos).set_index("algorithm")
+    assert table.loc["FOCAL", "iid_mean"] == pytest.approx(11.0) and table.loc["FOCAL", "ood_mean"] == pytest.approx(10)
+    assert list(table["ood_rank"]) == ["1", "1", "3"]  # FOCAL and CSRO overlap: a tie; CORRO below both
+    assert "| sparse-point-robot | CORRO cvae | 3/3 |" in tables.to_markdown("methods", table.reset_index(), 3)
