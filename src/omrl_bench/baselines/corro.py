@@ -5,9 +5,9 @@ Contrastive Learning", ICML 2022. Reference code: PKU-RL/CORRO.
 
 CORRO learns an embedding of each single transition (s, a, r, s') by InfoNCE (temperature 0.1) and
 aggregates a context's transition embeddings into the task embedding (here their mean, FOCAL's
-encoder), on FOCAL's actor-critic. For an anchor transition of task i, the positive is another
-transition of task i, and the ``negatives`` negatives share the anchor's (s, a) and take (r*, s'*) as
-another task would produce them:
+encoder), on FOCAL's actor-critic. For an anchor transition of task i, the positive shares its (s, a)
+and its task (on the deterministic tasks here: the anchor transition itself), and the ``negatives``
+negatives share the anchor's (s, a) and take (r*, s'*) as another task would produce them:
 - ``cvae``: from a conditional VAE over (s, a) -> (r, s') trained on every task's data (MSE on r and
   s', KL weight ``cvae_kl_weight``), decoded from prior draws of its latent;
 - ``reward-randomisation``: r* = r + N(0, ``reward_noise``^2), s'* = s'.
@@ -15,8 +15,8 @@ Because the negatives differ from the anchor only in (r, s'), the embedding must
 reward and dynamics and not the behaviour policy's (s, a) distribution.
 
 Deliberate differences (see docs/deviations.md):
-- The positive is a different transition of the same task (offline data rarely holds a second
-  transition with the anchor's (s, a)); similarities are dot products of tanh-bounded embeddings.
+- The positive is the anchor's own embedding (the paper's same-(s, a), same-task positive, exact for
+  deterministic tasks); similarities are dot products of tanh-bounded embeddings.
 - ``anchors_per_task`` transitions of each meta-batch task are anchors at every step (not all of them).
 - The CVAE trains with the encoder, in the same backward pass (the reference pre-trains it).
 """
@@ -120,11 +120,8 @@ class CorroLoss(TaskLoss):
         c, gen = self.cfg, algo.generator
         encoder = typing.cast(MLPEncoder, algo.encoder)
         z = encoder(buffers.sample_context(tasks, algo.cfg.context_size, gen))  # the task embeddings
-        obs, act, rew, nxt = buffers.sample_transitions(tasks, 2 * c.anchors_per_task, gen)
-        m, n = rew.shape
-        anchor_ctx = buffers.make_context(obs, act, rew, nxt)[:, : n // 2]  # the other half: positives
-        pos_ctx = buffers.make_context(obs, act, rew, nxt)[:, n // 2 :]
-        a_obs, a_act, a_rew, a_nxt = obs[:, : n // 2], act[:, : n // 2], rew[:, : n // 2], nxt[:, : n // 2]
+        a_obs, a_act, a_rew, a_nxt = buffers.sample_transitions(tasks, c.anchors_per_task, gen)
+        anchor_ctx = buffers.make_context(a_obs, a_act, a_rew, a_nxt)
         sa = torch.cat([a_obs, a_act], -1).reshape(-1, a_obs.shape[-1] + a_act.shape[-1])
         k = c.negatives
         metrics: dict[str, float] = {}
@@ -146,9 +143,8 @@ class CorroLoss(TaskLoss):
 
         neg_ctx = buffers.make_context(rep(a_obs), rep(a_act), neg_r.to(a_rew.dtype), neg_next.to(a_nxt.dtype))
         e_anchor = encoder.transition_embeddings(anchor_ctx).reshape(len(sa), -1)
-        e_pos = encoder.transition_embeddings(pos_ctx).reshape(len(sa), -1)
         e_neg = encoder.transition_embeddings(neg_ctx)
-        nce = corro_infonce(e_anchor, e_pos, e_neg, c.temperature)
+        nce = corro_infonce(e_anchor, e_anchor, e_neg, c.temperature)
         metrics["train/corro_nce"] = nce.item()
         return loss + nce, z, metrics
 
