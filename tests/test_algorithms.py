@@ -226,3 +226,16 @@ def test_mbml_stages_train_their_own_networks_in_order() -> None:
         stages.append(stage)
     assert stages == ["teachers"] * 2 + ["rewards"] * 2 + ["student"] * (cfg.steps - 4)
     assert "train/triplet_loss" in metrics and 0.0 <= metrics["train/relabel_kept"] <= 1.0
+
+
+def test_checkpoints_from_before_the_actor_critic_component_still_load() -> None:
+    # until 2026-12-01 the actor-critic's networks and alpha sat at the top level of ContextRL's state dict
+    _, cfg = resolve_config("focalpp", "batch-wise", "sparse-point-robot", "smoke")
+    saved = build_algorithm("focalpp", cfg, Dims(2, 2, 5, 4), seed=1)
+    state = saved.full_state()
+    state["model"] = {k.removeprefix("ac."): v for k, v in state["model"].items()}
+    assert "alpha" in state["model"] and any(k.startswith("policy.") for k in state["model"])
+    loaded = build_algorithm("focalpp", cfg, Dims(2, 2, 5, 4), seed=2)
+    loaded.load_full_state(state)
+    for k, v in saved.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[k], v, rtol=0, atol=0)
