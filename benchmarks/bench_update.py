@@ -240,7 +240,7 @@ def main() -> None:
         f"({peak['bf16'] / peak['fp32']:.2f}x)"
     )
     for size in sizes:
-        _, cfg0 = resolve_config("focal", None, "sparse-point-robot", PRESETS[size])
+        _, cfg0 = resolve_config("focalpp", "batch-wise", "sparse-point-robot", PRESETS[size])
         print("\n" + sizes_line(size, cfg0))
         print(
             f"{'variant':<14}{'precision':<10}{'steps/s':>9}{'bf16/fp32':>10}{'GFLOP/step':>11}{'GFLOP/s':>9}"
