@@ -139,3 +139,35 @@ def test_final_json_is_strict_and_records_provenance(smoke_root: Path, tmp_path:
     assert train["dataset_ids"][0].startswith("omrl/sparse-point-robot-smoke/task-") and len(train["sha256"]) == 64
     assert set(prov["datasets"]) == {"train", "test/expert", "test/random"}
     assert all(v is None or math.isfinite(v) for v in report["embeddings"]["test"].values())
+
+
+def test_review_findings_stay_fixed(tmp_path: Path) -> None:
+    from omrl_bench.bench.run import RunSpec, run_config
+
+    # CORRO's InfoNCE temperature is its own key, not FOCAL++'s tau from the suites' Table 7 settings
+    assert resolve_config("corro", None, "sparse-point-robot", "cpu")[1].task_loss.nce_temperature == 0.1
+    # a grid tag ("hard") plus other --set values still gets its own directory
+    hard = grids.expand("momentum", 1, overrides=("task_loss.temperature=0.2",))[1]
+    assert hard.hard_update and hard.spec("cpu", "cpu").run_name(hard.variant).startswith(
+        "focalpp-contrastive-sparse-point-robot-expert-s0-hard-set"
+    )
+    # a FOCAL run saved with a setting today's FOCAL cannot express never equals a plain FOCAL run
+    spec = RunSpec("focal", None, "sparse-point-robot", "expert", ("expert",), 0, "cpu", "cpu")
+    today = run_config(spec)[2]
+    old = json.loads(json.dumps(today))
+    old["config"]["encoder"]["type"] = "attention"
+    assert migrate_config(old) != migrate_config(today)
+    # bad --set values and names are one-line errors
+    with pytest.raises(OmrlError, match="is not a value"):
+        resolve_config("focal", None, "sparse-point-robot", "smoke", ["ac.alpha=["])
+    with pytest.raises(OmrlError, match="not a finite number"):
+        resolve_config("focal", None, "sparse-point-robot", "smoke", ["ac.alpha=1e400"])
+    with pytest.raises(OmrlError, match="--name '../x'"):
+        RunSpec("focal", None, "sparse-point-robot", "expert", ("expert",), 0, "smoke", "smoke", tag="../x").run_name(
+            "focal"
+        )
+    # a plug-in's config must derive from RunConfig; MBML's stage budget is checked when its config resolves
+    with pytest.raises(OmrlError, match="deriving from RunConfig"):
+        registry.AlgorithmSpec("x", "X", dict, lambda *a: None, "")  # type: ignore[arg-type, misc, return-value]
+    with pytest.raises(OmrlError, match="must exceed mbml.teacher_steps"):
+        resolve_config("mbml", None, "sparse-point-robot", "cpu", ["steps=2000"])

@@ -45,7 +45,7 @@ def test_distribution_shift_momentum_and_embedding_grids() -> None:
     hard = [c for c in momentum if c.hard_update]
     assert len(hard) == 15
     spec = hard[0].spec("cpu", "cpu")
-    assert spec.overrides == ("task_loss.hard_update=true",) and spec.run_name(hard[0].variant).endswith("-hard")
+    assert spec.tag_overrides == ("task_loss.hard_update=true",) and spec.run_name(hard[0].variant).endswith("-hard")
     soft_names = {c.spec("cpu", "cpu").run_name(c.variant) for c in momentum if not c.hard_update}
     assert soft_names <= {c.spec("cpu", "cpu").run_name(c.variant) for c in grids.expand("returns", 3)}
     assert len(grids.expand("embeddings", 1, (SPR,))) == 2

@@ -7,6 +7,7 @@ error naming the allowed keys, never silently ignored.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import types
 import typing
@@ -98,9 +99,14 @@ _NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 def parse_value(raw: str) -> Any:
     """A ``--set`` value as YAML, except that ``3e-4`` is the number (YAML 1.1 reads it as a string)."""
-    value = yaml.safe_load(raw)
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        raise OmrlError(f"--set: {raw!r} is not a value (a number, true/false, a string or a [list])") from None
     if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
-        return float(value)
+        value = float(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise OmrlError(f"--set: {raw!r} is not a finite number")
     return value
 
 

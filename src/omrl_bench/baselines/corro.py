@@ -46,7 +46,7 @@ NEGATIVE_SOURCES = ("cvae", "reward-randomisation")
 @dataclass(frozen=True)
 class CorroLossConfig:
     lr: float = 1e-3
-    temperature: float = 0.1
+    nce_temperature: float = 0.1  # its own key: the suites' task_loss.temperature is FOCAL++'s tau
     negatives: int = 16  # per anchor
     anchors_per_task: int = 32
     negative_source: str = "cvae"  # cvae | reward-randomisation (the variant)
@@ -144,7 +144,7 @@ class CorroLoss(TaskLoss):
         neg_ctx = buffers.make_context(rep(a_obs), rep(a_act), neg_r.to(a_rew.dtype), neg_next.to(a_nxt.dtype))
         e_anchor = encoder.transition_embeddings(anchor_ctx).reshape(len(sa), -1)
         e_neg = encoder.transition_embeddings(neg_ctx)
-        nce = corro_infonce(e_anchor, e_anchor, e_neg, c.temperature)
+        nce = corro_infonce(e_anchor, e_anchor, e_neg, c.nce_temperature)
         metrics["train/corro_nce"] = nce.item()
         return loss + nce, z, metrics
 

@@ -46,7 +46,7 @@ class CSROLossConfig:
     dml_power: float = 2.0
     dml_eps: float = 0.1
     club_weight: float = 25.0  # lambda
-    club_hidden: int = 64  # q_psi(z | s, a): an MLP of two hidden layers
+    club_hidden: int = 64  # width of q_psi(z | s, a), an MLP of depth 3
     club_lr: float = 1e-3
 
 

@@ -118,11 +118,7 @@ class MBML(OfflineMetaAlgorithm):
         super().__init__()
         obs_dim, action_dim, context_dim, n_tasks = dims.obs_dim, dims.action_dim, dims.context_dim, dims.n_tasks
         mb = cfg.mbml
-        if cfg.steps <= mb.teacher_steps + mb.reward_steps:
-            raise OmrlError(
-                f"steps ({cfg.steps}) must exceed mbml.teacher_steps + mbml.reward_steps "
-                f"({mb.teacher_steps} + {mb.reward_steps}): the rest trains the student"
-            )
+        check(cfg)
         self.cfg, self.n_tasks = cfg, n_tasks
         latent = cfg.encoder.latent_dim
         reward_in = 2 * obs_dim + action_dim
@@ -296,6 +292,16 @@ class MBML(OfflineMetaAlgorithm):
             return self.student.act(torch.cat([obs.to(self.device), z], -1), self.act_latents).float()
 
 
+def check(cfg: MBMLConfig) -> None:
+    """The stages must leave steps for the student (checked when the config resolves, before any work)."""
+    mb = cfg.mbml
+    if cfg.steps <= mb.teacher_steps + mb.reward_steps:
+        raise OmrlError(
+            f"steps ({cfg.steps}) must exceed mbml.teacher_steps + mbml.reward_steps "
+            f"({mb.teacher_steps} + {mb.reward_steps}): the rest trains the student"
+        )
+
+
 register_algorithm(
     AlgorithmSpec(
         name="mbml",
@@ -304,5 +310,6 @@ register_algorithm(
         build=lambda cfg, dims, seed, device: MBML(cfg, dims, seed, device),
         provenance=__doc__ or "",
         variants={"mbml": {}},
+        check=check,
     )
 )

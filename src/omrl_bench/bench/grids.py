@@ -119,8 +119,8 @@ class Cell:
         return label(self.algo, self.variant)
 
     def spec(self, preset: str, device: str) -> RunSpec:
-        overrides: tuple[str, ...] = ("task_loss.hard_update=true",) if self.hard_update else ()
-        overrides += TRAINING_SETTINGS[self.setting] if self.setting else ()
+        implied: tuple[str, ...] = ("task_loss.hard_update=true",) if self.hard_update else ()
+        implied += TRAINING_SETTINGS[self.setting] if self.setting else ()
         tag = "-".join(t for t in ("hard" if self.hard_update else "", self.setting) if t)
         return RunSpec(
             self.algo,
@@ -132,9 +132,10 @@ class Cell:
             preset,
             preset,
             device,
-            (*overrides, *self.overrides),
+            self.overrides,
             tag,
             self.precision,
+            implied,
         )
 
 
@@ -164,14 +165,12 @@ def parse_algos(text: str | None) -> tuple[Row, ...] | None:
 
 def _set_for(row: Row, suite: str, preset: str, overrides: tuple[str, ...]) -> tuple[str, ...]:
     """The ``--set`` overrides that ``row``'s algorithm reads (each is checked against its config)."""
-    mine = []
-    for item in overrides:
-        try:
-            resolve_config(row[0], row[1], suite, preset, [item])
-        except OmrlError:
-            continue
-        mine.append(item)
-    return tuple(mine)
+    from omrl_bench.core.train_config import has_key
+
+    config = get_algorithm(row[0]).config
+    mine = tuple(item for item in overrides if has_key(config, item.split("=", 1)[0]))
+    resolve_config(row[0], row[1], suite, preset, list(mine))  # a bad value for a key it reads: the error
+    return mine
 
 
 def expand(

@@ -20,6 +20,7 @@ from omrl_bench.datasets.recipe import ALL_QUALITIES, PROTOCOL
 from omrl_bench.errors import OmrlError
 
 DEVICE = re.compile(r"cpu|cuda(:\d+)?")
+NAME = re.compile(r"[A-Za-z0-9._-]+")
 
 
 def check_device(device: str) -> str:
@@ -50,23 +51,27 @@ class RunSpec:
     overrides: tuple[str, ...] = ()
     tag: str = ""  # names a run whose overrides change what it measures (e.g. "hard"); --name on the CLI
     precision: str | None = None  # fp32 | bf16; None: the preset's
+    tag_overrides: tuple[str, ...] = ()  # the overrides the tag stands for (a grid's "hard", "bc0.4", ...)
 
     def all_overrides(self) -> list[str]:
-        """The ``--set`` overrides with ``--precision`` last (it wins over a ``--set precision=``)."""
-        return [*self.overrides, *([f"precision={self.precision}"] if self.precision else [])]
+        """The tag's and the ``--set`` overrides, with ``--precision`` last (it wins over ``--set precision=``)."""
+        return [*self.tag_overrides, *self.overrides, *([f"precision={self.precision}"] if self.precision else [])]
 
     def run_name(self, variant: str) -> str:
         """``algo-variant-suite-quality-sSEED[-tag][-precision]``: the precision only where it is not the preset's.
 
-        Without a tag, ``--set`` values that change the config add ``-set<hash>`` (a hash of what they
-        changed), so runs with other settings in the same ``--out`` never share a directory."""
+        ``--set`` values that change the config beyond what the tag stands for add ``-set<hash>`` (a hash
+        of what they changed), so runs with other settings in the same ``--out`` never share a directory;
+        a tag given with ``--name`` (no ``tag_overrides``) names the run as it is."""
+        if self.tag and not NAME.fullmatch(self.tag):
+            raise OmrlError(f"--name {self.tag!r}: use letters, digits, '.', '_' and '-' only")
         name = f"{self.algo}-{variant}-{self.suite}-{self.train_quality}-s{self.seed}"
-        preset = _flat(to_dict(resolve_config(self.algo, variant, self.suite, self.preset)[1]))
+        preset = _flat(to_dict(resolve_config(self.algo, variant, self.suite, self.preset, [*self.tag_overrides])[1]))
         ours = _flat(to_dict(resolve_config(self.algo, variant, self.suite, self.preset, self.all_overrides())[1]))
         changed = sorted(f"{k}={ours[k]!r}" for k in ours if k != "precision" and ours[k] != preset[k])
         if self.tag:
             name = f"{name}-{self.tag}"
-        elif changed:
+        if changed and (self.tag_overrides or not self.tag):
             name = f"{name}-set{hashlib.sha256(';'.join(changed).encode()).hexdigest()[:6]}"
         if ours["precision"] != preset["precision"]:
             name = f"{name}-{ours['precision']}"

@@ -21,6 +21,7 @@ from omrl_bench.core.buffers import TaskBuffers, sample_tasks
 from omrl_bench.core.encoders import MLPEncoder
 from omrl_bench.core.registry import Dims
 from omrl_bench.core.task_losses import TaskLoss
+from omrl_bench.errors import OmrlError
 
 # checkpoints written before the actor-critic became a component held its networks at the top level
 _AC_KEYS = ("policy.", "qf.", "vf.", "target_vf.", "critic_c.", "alpha")
@@ -56,6 +57,11 @@ class ContextRL(OfflineMetaAlgorithm):
         self.encoder_opt = torch.optim.Adam(self.encoder.parameters(), lr=cfg.task_loss.lr)
         self.task_opts = task_loss.make_optimizers(self)
         self.ac.make_optimizers()
+        clash = set(self.task_opts) & {"encoder", *self.ac.opts}
+        if clash:
+            raise OmrlError(
+                f"task loss optimiser name(s) {', '.join(sorted(clash))} taken by the encoder or actor-critic"
+            )
         self.register_buffer("num_updates", torch.tensor(0, dtype=torch.long, device=self.device))
 
     @classmethod

@@ -62,6 +62,10 @@ class AlgorithmSpec:
     in_returns: bool = True  # trained by the returns grid (the paper's Table 1 and its baselines) by default
 
     def __post_init__(self) -> None:
+        from omrl_bench.core.train_config import RunConfig
+
+        if not (isinstance(self.config, type) and issubclass(self.config, RunConfig)):
+            raise OmrlError(f"algorithm {self.name!r}: its config must be a dataclass deriving from RunConfig")
         if not self.variants:
             raise OmrlError(f"algorithm {self.name!r} registers no variant")
         if not self.default_variant:

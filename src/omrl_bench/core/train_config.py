@@ -94,6 +94,17 @@ def check_shared_keys(data: dict[str, Any], classes: list[type], where: str) -> 
             check_shared_keys(value, subs, f"{where}.{key}")
 
 
+def has_key(cls: type, dotted: str) -> bool:
+    """Whether config class ``cls`` has the (dotted) key."""
+    *parents, last = dotted.split(".")
+    for part in parents:
+        sub = _sections(cls).get(part)
+        if sub is None:
+            return False
+        cls = sub
+    return last in _sections(cls)
+
+
 def project(data: dict[str, Any], cls: type) -> dict[str, Any]:
     """The part of ``data`` that ``cls`` reads (keys it has no field for are left out)."""
     out: dict[str, Any] = {}
@@ -114,6 +125,10 @@ def _load_presets() -> dict[str, Any]:
     for preset, section in data["presets"].items():
         body = dict(section)
         for suite, per_suite in body.pop("suites", {}).items():
+            if suite not in data["suites"]:
+                raise OmrlError(
+                    f"presets.{preset}.suites: unknown suite {suite!r}; choose from: {', '.join(data['suites'])}"
+                )
             check_shared_keys(per_suite, classes, f"presets.{preset}.suites.{suite}")
         check_shared_keys(body, classes, f"presets.{preset}")
     return typing.cast(dict[str, Any], data)

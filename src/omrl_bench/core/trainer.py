@@ -149,25 +149,54 @@ def migrate_config(config: dict[str, Any]) -> dict[str, Any]:
     the training config holds only the keys its algorithm reads (runs saved before the algorithm registry
     held every algorithm's keys)."""
     from omrl_bench.core.registry import algorithms
-    from omrl_bench.core.train_config import project
+    from omrl_bench.core.train_config import has_key, project
 
     if not isinstance(config, dict) or not isinstance(config.get("config"), dict):
         return config
     out = {**ADDED_RUN_KEYS, **config, "config": {**ADDED_KEYS, **config["config"]}}
+    spec = algorithms().get(out.get("algo", ""))
+    if spec is None:  # an algorithm that is not installed: nothing to compare it with
+        return out
+    fixed = {k: v for k, v in LEGACY_FIXED.get(spec.name, {}).items() if not has_key(spec.config, k)}
+    unsupported = {k: _get(out["config"], k) for k, v in fixed.items() if _get(out["config"], k) not in (None, v)}
     encoder = out["config"].get("encoder")
-    if isinstance(encoder, dict) and "next_obs_in_context" in encoder:  # a context setting, once the encoder's
+    if (
+        isinstance(encoder, dict)
+        and "next_obs_in_context" in encoder
+        and not has_key(spec.config, "encoder.next_obs_in_context")
+    ):
+        # a context setting, once the encoder's
         encoder = dict(encoder)
         out["config"] = {**out["config"], "encoder": encoder, "next_obs_in_context": encoder.pop("next_obs_in_context")}
     task_loss = out["config"].get("task_loss")
-    if isinstance(task_loss, dict) and "dml_weight" in task_loss and "dml_beta" not in task_loss:
+    legacy_dml = has_key(spec.config, "task_loss.dml_beta")  # FOCAL's and FOCAL++'s configs (and the later ones)
+    if legacy_dml and isinstance(task_loss, dict) and "dml_weight" in task_loss and "dml_beta" not in task_loss:
         # before the registry, dml_weight was DML's beta with loss=dml and the DML term's weight (beta 1) with both
         task_loss = dict(task_loss)
         task_loss["dml_beta"] = task_loss.pop("dml_weight") if task_loss.get("loss", "dml") == "dml" else 1.0
         out["config"] = {**out["config"], "task_loss": task_loss}
-    spec = algorithms().get(out.get("algo", ""))
-    if spec is not None:
-        out["config"] = project(out["config"], spec.config)
+    out["config"] = project(out["config"], spec.config)
+    if unsupported:  # e.g. a FOCAL run made with another encoder: today's FOCAL cannot be that run
+        out["unsupported_settings"] = unsupported
     return out
+
+
+# Keys today's config of an algorithm no longer has, with the only value its runs can have had: a saved run
+# with another value was made with a setting the algorithm cannot express now, and never equals a new run.
+LEGACY_FIXED = {
+    "focal": {"task_loss.loss": "dml", "encoder.type": "mlp"},
+    "cbcq": {"encoder.type": "probabilistic"},
+    "mbml": {"encoder.type": "probabilistic"},
+}
+
+
+def _get(config: dict[str, Any], dotted: str) -> Any:
+    node: Any = config
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
 
 
 def _json_default(obj: Any) -> Any:
