@@ -79,3 +79,13 @@ def test_methods_grid_and_table_ranks_with_ties() -> None:
     assert table.loc["FOCAL", "iid_mean"] == pytest.approx(11.0) and table.loc["FOCAL", "ood_mean"] == pytest.approx(10)
     assert list(table["ood_rank"]) == ["1", "1", "3"]  # FOCAL and CSRO overlap: a tie; CORRO below both
     assert "| sparse-point-robot | CORRO cvae | 3/3 |" in tables.to_markdown("methods", table.reset_index(), 3)
+    assert table.loc["CSRO", "ood_p_improve"] == pytest.approx(7 / 9) and table.loc["CORRO cvae", "ood_p_improve"] == 0
+
+
+def test_probability_of_improvement_against_a_pairwise_count() -> None:
+    from omrl_bench.bench.tables import probability_of_improvement
+
+    x, y = np.array([3.0, 1.0, 2.0]), np.array([2.0, 0.5])
+    wins = sum((a > b) + 0.5 * (a == b) for a in x for b in y)
+    assert probability_of_improvement(x, y) == pytest.approx(wins / 6)
+    assert probability_of_improvement(x, x) == pytest.approx(0.5) and math.isnan(probability_of_improvement(x, []))

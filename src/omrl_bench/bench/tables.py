@@ -454,7 +454,7 @@ def to_markdown(name: str, table: pd.DataFrame, seeds: int) -> str:
         ]
     elif name == "methods":
         header = ["suite", "algorithm", "seeds", "IID (mixed)", "95% CI", "rank", "OOD mean", "95% CI", "rank"]
-        header += [f"OOD {q}" for q in OOD]
+        header += [f"OOD {q}" for q in OOD] + [f"P(OOD > {r[0]['algorithm']})" if r else "P(OOD > first)"]
         body = [
             [
                 x["suite"],
@@ -464,10 +464,8 @@ def to_markdown(name: str, table: pd.DataFrame, seeds: int) -> str:
                 x["iid_rank"],
                 *_ours(x, "ood_"),
                 x["ood_rank"],
-                *(
-                    f"{_mean_std(x[f'{q}_mean'], x[f'{q}_std'], 2, x[f'{q}_seeds'])} (rank {x[f'{q}_rank']})"
-                    for q in OOD
-                ),
+                *(_ranked(x, q) for q in OOD),
+                _num(x["ood_p_improve"]),
             ]
             for x in r
         ]
@@ -537,6 +535,16 @@ def _ranked(x: dict[str, Any], q: str) -> str:
     return f"{_mean_std(x[f'{q}_mean'], x[f'{q}_std'], 2, x[f'{q}_seeds'])} (rank {x[f'{q}_rank']})"
 
 
+def probability_of_improvement(x: np.ndarray, y: np.ndarray) -> float:
+    """P(X > Y) over every pair of runs (ties count half): the Mann-Whitney statistic over len(x) len(y), as
+    rliable defines it on one task; NaN without runs."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if not x.size or not y.size:
+        return math.nan
+    diff = x[:, None] - y[None, :]
+    return float(((diff > 0) + 0.5 * (diff == 0)).mean())
+
+
 def methods_table(df: pd.DataFrame, suites: tuple[str, ...], algos: tuple[Row, ...]) -> pd.DataFrame:
     """Trained on mixed data; IID = mixed context, OOD = expert, medium and random contexts (and their mean
     per seed), each with a bootstrap interval and a rank per suite and column (ties where intervals overlap)."""
@@ -552,11 +560,16 @@ def methods_table(df: pd.DataFrame, suites: tuple[str, ...], algos: tuple[Row, .
             row |= {f"iid_{k}": v for k, v in summary(iid).items()}
             ood = by_test[list(OOD)].mean(axis=1) if set(OOD) <= set(by_test.columns) else pd.Series(dtype=float)
             row |= {f"ood_{k}": v for k, v in summary(ood).items()}
+            row["_ood_runs"] = ood.dropna().to_numpy(dtype=float)
             for q in OOD:
                 row |= {
                     f"{q}_{k}": v for k, v in summary(by_test[q] if q in by_test else pd.Series(dtype=float)).items()
                 }
             block.append(row)
+        for r in block:  # against the first row (FOCAL), per suite, on the per-seed OOD means
+            r["ood_p_improve"] = probability_of_improvement(r["_ood_runs"], block[0]["_ood_runs"])
+        for r in block:
+            del r["_ood_runs"]
         for col in ("iid", "ood", *OOD):
             ranks = _ranks(*([r[f"{col}_{k}"] for r in block] for k in ("mean", "ci_low", "ci_high")))
             for r, rank in zip(block, ranks, strict=True):
@@ -585,6 +598,12 @@ def write(name: str, table: pd.DataFrame, seeds: int, header: str, report_dir: P
     """Write ``<name>.csv`` and ``<name>.md`` (with the provenance ``header``); return paths and the table."""
     csv, md = report_dir / f"{name}.csv", report_dir / f"{name}.md"
     body = to_markdown(name, table, seeds)
+    if name == "methods" and len(table):
+        mean_p = table.groupby("algorithm", sort=False)["ood_p_improve"].mean()
+        first = table["algorithm"].iloc[0]
+        body += f"\n\nProbability of improvement over {first} with OOD context, averaged over the suites (rliable's "
+        body += "definition: P(a run of the method beats a run of the baseline), ties half): "
+        body += "; ".join(f"{a} {_num(p)}" for a, p in mean_p.items() if a != first) + "."
     if name == "distribution-shift":
         body += "\n\n\\* mixed: not in the paper (its Table 3 has expert, medium and random only).\n\n"
         body += "Claims of the paper:\n\n" + "\n".join(distribution_shift_claims(table))
