@@ -7,6 +7,10 @@ a ``numpy.random.Generator``, so every dataset is a function of the seeds.
 
 from __future__ import annotations
 
+import os
+import shutil
+import time
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,10 +32,23 @@ def checkpoint_name(step: int) -> str:
     return f"ckpt-{step:08d}.zip"
 
 
-def train_sac(suite: Suite, task_kwargs: dict[str, Any], cfg: SACConfig, seed: int, out_dir: Path) -> list[int]:
+def train_sac(
+    suite: Suite,
+    task_kwargs: dict[str, Any],
+    cfg: SACConfig,
+    seed: int,
+    out_dir: Path,
+    snapshot_every_s: float = 600.0,
+    stop_at: int | None = None,
+) -> list[int]:
     """Train SB3 SAC on one task's dense reward; save the policy every ``checkpoint_every`` steps.
 
-    Step 0 (the untrained policy) is saved too. Returns the checkpoint steps.
+    Step 0 (the untrained policy) is saved too. Returns the checkpoint steps. Training runs in
+    chunks of ``checkpoint_every`` steps; after a chunk, when ``snapshot_every_s`` seconds have
+    passed since the last one, the whole training state (``snapshot``) is written to
+    ``out_dir/resume``, and a call on the same ``out_dir`` continues from it. A resumed run is
+    bit-identical to an uninterrupted one (tests/test_pipeline.py). ``stop_at``: return after the
+    chunk that reaches this step, with a snapshot (for tests).
     """
     import torch
     from stable_baselines3 import SAC
@@ -39,36 +56,145 @@ def train_sac(suite: Suite, task_kwargs: dict[str, Any], cfg: SACConfig, seed: i
 
     torch.set_num_threads(1)
     out_dir.mkdir(parents=True, exist_ok=True)
-    env = make_task_env(suite, task_kwargs)
-    model = SAC(
-        "MlpPolicy",
-        env,
-        seed=seed,
-        device="cpu",
-        verbose=0,
-        policy_kwargs={"net_arch": list(cfg.net_arch)},
-        learning_rate=cfg.learning_rate,
-        batch_size=cfg.batch_size,
-        buffer_size=cfg.buffer_size,
-        learning_starts=cfg.learning_starts,
-        gamma=cfg.gamma,
-        tau=cfg.tau,
-        train_freq=cfg.train_freq,
-        gradient_steps=cfg.gradient_steps,
-    )
-    steps = [0]
-    model.policy.save(str(out_dir / checkpoint_name(0)))
+    resume = _snapshot_dir(out_dir)
+    if resume is not None:
+        model = SAC.load(resume / "model.zip", env=make_task_env(suite, task_kwargs), device="cpu", force_reset=False)
+        model.load_replay_buffer(resume / "replay.pkl")
+        _restore_state(model, resume)
+    else:
+        model = SAC(
+            "MlpPolicy",
+            make_task_env(suite, task_kwargs),
+            seed=seed,
+            device="cpu",
+            verbose=0,
+            policy_kwargs={"net_arch": list(cfg.net_arch)},
+            learning_rate=cfg.learning_rate,
+            batch_size=cfg.batch_size,
+            # the buffer never holds more than total_steps transitions: same samples, less memory to snapshot
+            buffer_size=min(cfg.buffer_size, cfg.total_steps + 1),
+            learning_starts=cfg.learning_starts,
+            gamma=cfg.gamma,
+            tau=cfg.tau,
+            train_freq=cfg.train_freq,
+            gradient_steps=cfg.gradient_steps,
+        )
+        model.policy.save(str(out_dir / checkpoint_name(0)))
 
     class _Checkpoint(BaseCallback):
-        def _on_step(self) -> bool:
+        def _on_step(self) -> bool:  # inside the step, before its gradient update (as in every v1 dataset)
             if self.num_timesteps % cfg.checkpoint_every == 0:
                 model.policy.save(str(out_dir / checkpoint_name(self.num_timesteps)))
-                steps.append(self.num_timesteps)
             return True
 
-    model.learn(total_timesteps=cfg.total_steps, callback=_Checkpoint(), progress_bar=False)
-    env.close()
-    return steps
+    last = time.monotonic()
+    while model.num_timesteps < cfg.total_steps:
+        model.learn(total_timesteps=cfg.checkpoint_every, callback=_Checkpoint(), reset_num_timesteps=False)
+        if model.num_timesteps >= cfg.total_steps:
+            break
+        if stop_at is not None and model.num_timesteps >= stop_at:
+            snapshot(model, out_dir)
+            return list(range(0, model.num_timesteps + 1, cfg.checkpoint_every))
+        if time.monotonic() - last >= snapshot_every_s:
+            snapshot(model, out_dir)
+            last = time.monotonic()
+    typing.cast(Any, model.env).close()
+    for name in ("resume", "resume.old", "resume.new"):
+        shutil.rmtree(out_dir / name, ignore_errors=True)
+    return list(range(0, cfg.total_steps + 1, cfg.checkpoint_every))
+
+
+def _env_layers(model: Any) -> list[Any]:
+    """The Monitor, the gymnasium wrappers and the env SB3 steps, outermost first."""
+    layer, layers = model.env.envs[0], []
+    while True:
+        layers.append(layer)
+        if not hasattr(layer, "env"):
+            return layers
+        layer = layer.env
+
+
+def snapshot(model: Any, out_dir: Path) -> None:
+    """Write everything a resumed run needs to continue bit-identically to ``out_dir/resume``.
+
+    SB3's own files (parameters and optimisers with the counters, last observation and episode
+    statistics; the replay buffer), the global RNG states, the vectorised env's buffers and every
+    env layer's attributes; of a MuJoCo env, its MjData and RNG. The directory is swapped in with
+    renames, so a kill leaves one whole snapshot.
+    """
+    import pickle
+    import random
+
+    import torch
+
+    new, cur, old = out_dir / "resume.new", out_dir / "resume", out_dir / "resume.old"
+    shutil.rmtree(new, ignore_errors=True)
+    new.mkdir()
+    model.save(new / "model.zip")
+    model.save_replay_buffer(new / "replay.pkl")
+    vec = model.env
+    state = {
+        "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
+        "vec_env": {k: v for k, v in vars(vec).items() if k in _VEC_ENV_KEYS},
+        "layers": [_layer_state(layer) for layer in _env_layers(model)],
+        "action_space": model.action_space.np_random.bit_generator.state,
+    }
+    (new / "state.pkl").write_bytes(pickle.dumps(state))
+    shutil.rmtree(old, ignore_errors=True)
+    if cur.exists():
+        os.replace(cur, old)
+    os.replace(new, cur)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+_VEC_ENV_KEYS = ("buf_obs", "buf_dones", "buf_rews", "buf_infos", "actions", "_seeds", "_options", "reset_infos")
+
+
+def _layer_state(layer: Any) -> dict[str, Any]:
+    from gymnasium.envs.mujoco import MujocoEnv
+
+    if isinstance(layer, MujocoEnv):
+        # the whole MjData (pickled), not only the integration state: MuJoCo envs read quantities that
+        # the last mj_step computed before integrating (Ant's x position before the step), which a
+        # recomputation from the state would change
+        return {"mujoco": layer.data, "np_random": layer.np_random.bit_generator.state}
+    attrs = {k: v for k, v in vars(layer).items() if k != "env"}
+    if "_np_random" in attrs and attrs["_np_random"] is not None:
+        attrs["_np_random"] = attrs["_np_random"].bit_generator.state
+    return {"attrs": attrs}
+
+
+def _snapshot_dir(out_dir: Path) -> Path | None:
+    for name in ("resume", "resume.old"):  # resume.old: a kill between the two renames
+        if (out_dir / name / "state.pkl").exists():
+            return out_dir / name
+    return None
+
+
+def _restore_state(model: Any, resume: Path) -> None:
+    import pickle
+    import random
+
+    import mujoco
+    import torch
+
+    state = pickle.loads((resume / "state.pkl").read_bytes())
+    vars(model.env).update(state["vec_env"])
+    for layer, saved in zip(_env_layers(model), state["layers"], strict=True):
+        if "mujoco" in saved:
+            mujoco.mj_copyData(layer.data, layer.model, saved["mujoco"])
+            layer.np_random.bit_generator.state = saved["np_random"]
+            continue
+        attrs = dict(saved["attrs"])
+        if isinstance(attrs.get("_np_random"), dict):
+            generator = np.random.default_rng()
+            generator.bit_generator.state = attrs["_np_random"]
+            attrs["_np_random"] = generator
+        vars(layer).update(attrs)
+    model.action_space.np_random.bit_generator.state = state["action_space"]
+    torch.set_rng_state(state["rng"]["torch"])
+    np.random.set_state(state["rng"]["numpy"])
+    random.setstate(state["rng"]["python"])
 
 
 def load_policy(path: Path) -> Any:

@@ -1,7 +1,8 @@
 """The generation pipeline: per-task stages, publishing, and the executors that run them.
 
 Per task (``generate_task``, the unit of work an executor runs):
-  a. SB3 SAC on the dense reward, checkpoints every K steps (``work/task-XX/sac``);
+  a. SB3 SAC on the dense reward, checkpoints every K steps (``work/task-XX/sac``), with resume
+     snapshots every ten minutes (a killed task continues from its last one);
   b. every checkpoint rolled out for ``score_episodes`` stochastic episodes (``scores.json``);
   c. qualities chosen from the score curve by data protocol v1 (``qualities.py``);
   d. one dataset per requested quality, staged in the task's own work directory, with its card
@@ -33,6 +34,7 @@ from omrl_bench.errors import OmrlError
 
 STAGING = ".omrl-staging"
 WORK = ".omrl-work"
+SAC_SNAPSHOT_EVERY_S = 600.0  # wall time between SAC resume snapshots (they do not change the data)
 
 
 def default_root() -> Path:
@@ -109,12 +111,12 @@ def generate_task(recipe: Recipe, task: int, qualities: tuple[str, ...], root: s
     work.mkdir(parents=True, exist_ok=True)
     sac_seed = derive_seed(recipe.seed, task, "sac")
 
-    # a. SAC with checkpoints (restarted from step 0 if it was killed: same seed, same result)
+    # a. SAC with checkpoints; a killed run continues from its last snapshot (bit-identically), or
+    # from step 0 if it had none
     sac_dir = work / "sac"
     if not sac_dir.exists():
         partial = work / "sac.partial"
-        shutil.rmtree(partial, ignore_errors=True)
-        train_sac(suite, kwargs, cfg.sac, sac_seed, partial)
+        train_sac(suite, kwargs, cfg.sac, sac_seed, partial, snapshot_every_s=SAC_SNAPSHOT_EVERY_S)
         os.replace(partial, sac_dir)
     steps = list(range(0, cfg.sac.total_steps + 1, cfg.sac.checkpoint_every))
 
