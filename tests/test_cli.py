@@ -125,3 +125,19 @@ def test_unreachable_ray_address_is_one_line(tmp_path: Path) -> None:
     assert proc.returncode != 0
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("Error: cannot reach a Ray cluster at '127.0.0.1:1'"), proc.stderr[-2000:]
+
+
+def test_datasets_plot_writes_the_three_figures(smoke_root: Path, tmp_path: Path) -> None:
+    import matplotlib.image
+
+    out = tmp_path / "plots"
+    args = ("datasets", "plot", "--suite", "sparse-point-robot", "--preset", "smoke", "--root", str(smoke_root))
+    result = _invoke(*args, "--out", str(out))
+    assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in out.glob("*.png"))
+    assert names == [f"sparse-point-robot-smoke-{k}.png" for k in ("returns", "sac-curves", "states")]
+    for p in out.glob("*.png"):
+        assert matplotlib.image.imread(p).std() > 0  # something was drawn
+    missing = _invoke("datasets", "plot", "--suite", "sparse-cheetah-vel", "--preset", "smoke", "--root", str(tmp_path))
+    assert missing.exit_code != 0
+    assert len(missing.output.strip().splitlines()) == 1, missing.output

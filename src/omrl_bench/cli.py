@@ -372,14 +372,15 @@ def datasets_show(dataset_id: str, root: str | None) -> None:
 @click.option("--root", default=None, help="Minari dataset root (default: $MINARI_DATASETS_PATH)")
 @_one_line_errors
 def datasets_plot(suite: str, preset: str, out: str, root: str | None) -> None:
-    """PNGs of each quality's episode returns and visited states (the paper's Figure 6)."""
-    from omrl_bench.bench.figures import dataset_returns, state_distribution
+    """PNGs of each quality's episode returns and visited states (the paper's Figure 6), and the SAC curves."""
+    from omrl_bench.bench.figures import dataset_returns, sac_curves, state_distribution
 
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     for path in (
         dataset_returns(suite, preset, _root(root), out_dir / f"{suite}-{preset}-returns.png"),
         state_distribution(suite, preset, _root(root), out_dir / f"{suite}-{preset}-states.png"),
+        sac_curves(suite, preset, _root(root), out_dir / f"{suite}-{preset}-sac-curves.png"),
     ):
         click.echo(f"wrote {path}")
 

@@ -21,6 +21,7 @@ import pandas as pd  # noqa: E402
 
 from omrl_bench.bench.grids import SPR, Planned, finished  # noqa: E402
 from omrl_bench.datasets.recipe import QUALITIES  # noqa: E402
+from omrl_bench.errors import OmrlError  # noqa: E402
 
 
 def learning_curves(planned: list[Planned], path: Path) -> Path | None:
@@ -159,6 +160,33 @@ def dataset_returns(suite: str, preset: str, root: Path, path: Path) -> Path:
     ax.set_ylabel("density")
     ax.legend(fontsize=8)
     ax.set_title(f"{suite} [{preset}]: episode returns of each quality, all tasks", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def sac_curves(suite: str, preset: str, root: Path, path: Path) -> Path:
+    """Each task's SAC learning curve (dense and sparse return of every scored checkpoint), read from
+    the expert datasets' cards, with the median over tasks: where the behaviour agents' returns flatten."""
+    from omrl_bench.datasets import storage
+    from omrl_bench.datasets.recipe import PROTOCOL
+
+    cards = sorted((root / "omrl" / f"{suite}-{preset}").glob(f"task-*/expert-v{PROTOCOL}/data"))
+    if not cards:
+        raise OmrlError(f"no {suite} [{preset}] expert datasets under {root}: generate them first")
+    curves = [storage.read_metadata(d)["omrl"]["score_curve"] for d in cards]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for ax, key in zip(axes, ("dense_return", "sparse_return"), strict=True):
+        steps = np.asarray([c["step"] for c in curves[0]])
+        values = np.asarray([[c[key] for c in curve] for curve in curves if len(curve) == len(steps)])
+        for row in values:
+            ax.plot(steps, row, color="C0", lw=0.6, alpha=0.35)
+        ax.plot(steps, np.median(values, axis=0), color="C3", lw=2, label=f"median of {len(values)} tasks")
+        ax.set_xlabel("SAC steps")
+        ax.set_ylabel(key.replace("_", " "))
+        ax.legend(fontsize=8)
+    fig.suptitle(f"{suite} [{preset}]: SAC learning curves (scored checkpoints)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
