@@ -11,7 +11,11 @@ processes (one torch thread each). Prints tasks per hour, the ratio, and the
 projected wall time of the whole preset (goal for sparse-point-robot ``cpu``:
 at most 30 minutes on 2 cores).
 
-    python benchmarks/bench_generation.py [--suite sparse-point-robot] [--preset cpu] [--tasks 2]
+    python benchmarks/bench_generation.py [--suite sparse-point-robot] [--preset cpu] [--tasks 2] [--set KEY=VALUE]
+
+MuJoCo rows on a shorter SAC budget (same budget on both sides), e.g.
+``--suite sparse-cheetah-vel --set sac.total_steps=5000 --set sac.checkpoint_every=1000
+--set qualities.mixed_every=1000``.
 """
 
 from __future__ import annotations
@@ -93,12 +97,15 @@ def main() -> None:
     parser.add_argument("--preset", default="cpu")
     parser.add_argument("--tasks", type=int, default=2, help="tasks timed for each side")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--set", action="append", default=[], help="recipe override for both sides, e.g. sac.total_steps=5000"
+    )
     args = parser.parse_args()
 
     from omrl_bench.datasets.pipeline import LocalExecutor, generate
     from omrl_bench.datasets.recipe import QUALITIES, load_recipe
 
-    recipe = load_recipe(args.suite, args.preset)
+    recipe = load_recipe(args.suite, args.preset, overrides=args.set)
     tasks = tuple(range(args.tasks))
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -113,7 +120,8 @@ def main() -> None:
 
     n = recipe.config.n_tasks
     print(
-        f"{args.suite} [{args.preset}]: {args.tasks} tasks, {recipe.config.sac.total_steps} SAC steps each, "
+        f"{args.suite} [{args.preset}{' with ' + ', '.join(args.set) if args.set else ''}]: {args.tasks} tasks, "
+        f"{recipe.config.sac.total_steps} SAC steps each, "
         f"3 qualities x {recipe.config.dataset_episodes} episodes"
     )
     print(f"{'':36}{'tasks/hour':>12}{'wall (s)':>10}")

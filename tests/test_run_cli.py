@@ -8,6 +8,7 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -162,3 +163,22 @@ def test_focalpp_runs_at_smoke_on_every_suite(suite: str, generate_smoke, tmp_pa
     assert res.exit_code == 0, res.output
     final = json.loads(next((tmp_path / "runs").iterdir()).joinpath("final.json").read_text())
     assert all(isinstance(v, float) for v in final["embeddings"]["test"].values())  # two test tasks: defined
+
+
+@pytest.mark.parametrize("suite", ["sparse-cheetah-vel", "sparse-ant-fwd-back"])
+def test_every_registered_algorithm_runs_at_smoke_on_the_mujoco_suites(
+    suite: str, generate_smoke, tmp_path: Path
+) -> None:
+    """Each algorithm and table variant of the registry (plug-ins added later included) trains and is
+    tested on MuJoCo smoke data: Table 7's BRAC settings, Ant's 2 tasks, the 27-D and 17-D contexts."""
+    from omrl_bench.core.registry import algorithms
+
+    root = generate_smoke(tmp_path / "root", suite)
+    for name, spec in algorithms().items():
+        for variant in spec.table_variants:
+            out = tmp_path / "runs" / f"{name}-{variant}"
+            args = ["run", "--algo", name, "--variant", variant, "--suite", suite, "--preset", "smoke"]
+            res = _invoke(*args, "--root", str(root), "--out", str(out), "--test-quality", "expert")
+            assert res.exit_code == 0, f"{name}:{variant}: {res.output}"
+            final = json.loads(next(out.iterdir()).joinpath("final.json").read_text())
+            assert np.isfinite(final["test"]["expert"]["mean_return"]), f"{name}:{variant}"
