@@ -46,11 +46,11 @@ def spr20(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _learn(algo: str, steps: int, root: Path, out: Path) -> float:
+def _learn(algo: str, steps: int, root: Path, out: Path, suite: str = "sparse-point-robot") -> float:
     from omrl_bench.bench.run import RunSpec, execute
 
     overrides = (f"steps={steps}", "eval_every=1000", "checkpoint_every=1000", "eval_episodes=1")
-    spec = RunSpec(algo, None, "sparse-point-robot", "expert", ("expert",), 0, "cpu", "cpu", overrides=overrides)
+    spec = RunSpec(algo, None, suite, "expert", ("expert",), 0, "cpu", "cpu", overrides=overrides)
     report = execute(spec, out, root, resume=False, progress=False)
     return float(report["test"]["expert"]["mean_return"])
 
@@ -68,3 +68,25 @@ def test_contextual_bcq_learns_sparse_point_robot_with_the_cpu_preset(spr20: Pat
 def test_mbml_learns_sparse_point_robot_with_the_cpu_preset(spr20: Path, tmp_path: Path) -> None:
     """MBML: 2000 teacher steps, 1000 reward-model steps, then 2000 student steps (full runs: 11.10)."""
     assert _learn("mbml", 5000, spr20, tmp_path) >= 5.0
+
+
+# A short SAC budget of each MuJoCo suite's cpu recipe (same env, nets and rules; the full budget is
+# hours per task): enough for expert data well above the random data.
+MUJOCO_SHORT = {
+    "sparse-cheetah-vel": ("n_tasks=6", "n_test=2", "sac.total_steps=40000"),
+    "sparse-ant-fwd-back": ("sac.total_steps=40000",),
+}
+
+
+@pytest.mark.parametrize("suite", MUJOCO_SHORT)
+def test_focal_learns_the_mujoco_suites(suite: str, tmp_path: Path) -> None:
+    """FOCAL, 3000 steps of the cpu preset on expert data of a short SAC run, beats the random data's
+    mean dense return by a quarter of the gap between the expert and the random data."""
+    every = ("sac.checkpoint_every=5000", "qualities.mixed_every=20000", "score_episodes=3")
+    recipe = load_recipe(suite, "cpu", overrides=[*MUJOCO_SHORT[suite], *every])
+    tasks = tuple(range(recipe.config.n_tasks))
+    generate(recipe, tmp_path, tasks, ("expert", "random"), LocalExecutor(2))
+    rows = {r["quality"]: r for r in summarise(tmp_path, recipe, tasks, ("expert", "random"))}
+    expert, random = rows["expert"]["dense_return"], rows["random"]["dense_return"]
+    assert expert > random
+    assert _learn("focal", 3000, tmp_path, tmp_path / "run", suite) >= random + 0.25 * (expert - random)

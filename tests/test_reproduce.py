@@ -291,12 +291,18 @@ def test_training_setting_grid_cells_and_the_choice_rule() -> None:
     from omrl_bench.bench.run import run_config
 
     cells = grids.expand("training-setting", 1)
-    assert len(cells) == len(grids.TRAINING_SETTINGS) * 4 and {c.algo for c in cells} == {"focal"}
+    assert len(cells) == len(grids.training_settings(SPR)) * 4 == 16 and {c.algo for c in cells} == {"focal"}
     names = {c.spec("cpu", "cpu").run_name(c.variant) for c in cells}
     assert len(names) == len(cells) and "focal-focal-sparse-point-robot-random-s0-bc0.4" in names
     brac = next(c for c in cells if c.setting == "brac").spec("cpu", "cpu")
     _, cfg, _ = run_config(brac)
     assert cfg.ac.train_alpha and cfg.ac.brac and cfg.ac.bc_weight == 0.0  # the overrides reach the config
+    # on MuJoCo: the paper's Table 7 BRAC alone or with the behaviour-cloning term
+    mujoco = grids.expand("training-setting", 1, suites=("sparse-cheetah-vel",))
+    assert sorted({c.setting for c in mujoco}) == ["table7", "table7-bc0.4", "table7-bc1"] and len(mujoco) == 12
+    configs = {c.setting: run_config(c.spec("cpu", "cpu"))[1].ac for c in mujoco if c.train_quality == "expert"}
+    assert all(ac.brac and ac.alpha == 500.0 and ac.target_divergence == 0.05 for ac in configs.values())
+    assert [configs[s].bc_weight for s in ("table7", "table7-bc0.4", "table7-bc1")] == [0.0, 0.4, 1.0]
     rows = []
     means = {"bc0": 5.0, "bc0.4": 7.0, "bc1": 6.0, "brac": 6.5}
     for setting, mean in means.items():

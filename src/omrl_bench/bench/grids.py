@@ -35,7 +35,20 @@ TRAINING_SETTINGS: dict[str, tuple[str, ...]] = {
     # BRAC's adaptive alpha (the paper's MuJoCo mechanism): the divergence critic's KL estimate is held
     # near a target divergence, so the penalty grows on narrow data and fades where the data covers more
     "brac": ("ac.bc_weight=0.0", "ac.alpha=10.0", "ac.train_alpha=true", "ac.target_divergence=0.05"),
+    # the MuJoCo suites (issue 20): the paper's Table 7 BRAC (adaptive alpha from 500 on Cheetah-Vel, 1e6 on
+    # Ant, toward their target divergences; the suites' defaults), alone or with the behaviour-cloning term
+    "table7": (),
+    "table7-bc0.4": ("ac.bc_weight=0.4",),
+    "table7-bc1": ("ac.bc_weight=1.0",),
 }
+MUJOCO_SETTINGS = ("table7", "table7-bc0.4", "table7-bc1")
+
+
+def training_settings(suite: str) -> tuple[str, ...]:
+    """The training settings the training-setting grid compares on ``suite``."""
+    if suite in POINT_ROBOTS:
+        return tuple(s for s in TRAINING_SETTINGS if s not in MUJOCO_SETTINGS)
+    return MUJOCO_SETTINGS
 
 
 @dataclass(frozen=True)
@@ -204,6 +217,7 @@ def expand(
         for s in chosen
         for a, v in chosen_rows
         for o in grid.options
+        if not o.setting or o.setting in training_settings(s)
         for q in grid.train_qualities
         for k in range(seeds)
     ]

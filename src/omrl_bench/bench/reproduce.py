@@ -47,7 +47,8 @@ NOTES = {
     "interval or within 0.2 of their mean. Wall time: training only, two runs sharing the machine's two cores.",
     "training-setting": "FOCAL (the baseline, so the choice cannot favour FOCAL++), trained on each quality and "
     "tested with context of the same quality. Rule, fixed before the runs: the setting with the best mean over "
-    "the four qualities becomes the cpu preset's on the point robots, for every table.",
+    "the four qualities becomes the cpu preset's for the suite's family (the point robots; the MuJoCo suites, which "
+    "compare the paper's Table 7 BRAC alone and with the behaviour-cloning term), for every table.",
 }
 PRECISION_NAMES = {
     "fp32": "fp32 (float32 throughout)",

@@ -279,11 +279,11 @@ def precision_table(df: pd.DataFrame, suite: str, algos: tuple[Row, ...]) -> pd.
 def training_setting_table(df: pd.DataFrame, suite: str, algos: tuple[Row, ...]) -> pd.DataFrame:
     """The first row's (FOCAL's) return per training setting and quality (context of the same quality), their
     mean, the choice."""
-    from omrl_bench.bench.grids import TRAINING_SETTINGS
+    from omrl_bench.bench.grids import TRAINING_SETTINGS, training_settings
 
     rows = []
     baseline = row_label(*algos[0])
-    for setting in TRAINING_SETTINGS:
+    for setting in training_settings(suite):
         row: dict[str, Any] = {"setting": setting, "overrides": " ".join(TRAINING_SETTINGS[setting])}
         for q in QUALITIES:
             sel = _select(df, suite=suite, label=baseline, setting=setting, train=q, test=q)
