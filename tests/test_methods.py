@@ -80,6 +80,11 @@ def test_methods_grid_and_table_ranks_with_ties() -> None:
     assert list(table["ood_rank"]) == ["1", "1", "3"]  # FOCAL and CSRO overlap: a tie; CORRO below both
     assert "| sparse-point-robot | CORRO cvae | 3/3 |" in tables.to_markdown("methods", table.reset_index(), 3)
     assert table.loc["CSRO", "ood_p_improve"] == pytest.approx(7 / 9) and table.loc["CORRO cvae", "ood_p_improve"] == 0
+    # the published numbers are cited, each environment's line marked not comparable, with its ordering
+    lines = tables.published_methods_lines()
+    assert "not comparable" in lines[0]
+    assert any(x.startswith("- Ant-Dir:") and "CSRO 276 / 233 (OOD above FOCAL)" in x for x in lines)
+    assert any(x.startswith("- HalfCheetah-Vel:") and "CORRO -37 / -112 (OOD below FOCAL)" in x for x in lines)
 
 
 def test_probability_of_improvement_against_a_pairwise_count() -> None:

@@ -50,3 +50,11 @@ MOMENTUM: dict[str, dict[str, tuple[float, float]]] = {
     "parallel": {"soft": (12.83, 0.08), "hard": (8.78, 0.92)},
     "series": {"soft": (12.20, 0.22), "hard": (7.07, 0.42)},
 }
+
+# UNICORN's Table 2 (Li et al., NeurIPS 2024; mixed data, 6 seeds): env -> method -> (IID, OOD) return. Other
+# tasks and reward scales than every suite here (HalfCheetah-Vel with its own velocity range and episode
+# length, Ant-Dir): the methods table cites them as not comparable, for the orderings only.
+METHODS_PUBLISHED: dict[str, dict[str, tuple[float, float]]] = {
+    "HalfCheetah-Vel": {"FOCAL": (-22, -97), "CORRO": (-37, -112), "CSRO": (-28, -102), "UNICORN-SS": (-22, -94)},
+    "Ant-Dir": {"FOCAL": (217, 173), "CORRO": (148, 120), "CSRO": (276, 233), "UNICORN-SS": (267, 236)},
+}

@@ -32,7 +32,8 @@ NOTES = {
     "held-out tasks with context of every quality: IID = mixed, OOD = expert, medium and random (the OOD mean is "
     "taken per seed). Rank: 1 + the number of methods whose 95% interval lies wholly above this one's (overlaps "
     "tie). Published numbers (UNICORN's Table 2: HalfCheetah-Vel and Ant-Dir, mixed data, 6 seeds) are on other "
-    "tasks and reward scales than any suite here: not comparable, so not listed.",
+    "tasks and reward scales than any suite here: they are cited below the table as not comparable, for their "
+    "orderings.",
     "returns": "Trained on expert data, tested with expert context on the held-out tasks. The paper gives no "
     "numbers for contextual BCQ and MBML (only learning curves, its Figure 8).",
     "distribution-shift": "drop = return with context of the training quality minus this row's return. The "

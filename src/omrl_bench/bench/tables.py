@@ -545,6 +545,22 @@ def probability_of_improvement(x: np.ndarray, y: np.ndarray) -> float:
     return float(((diff > 0) + 0.5 * (diff == 0)).mean())
 
 
+def published_methods_lines() -> list[str]:
+    """UNICORN's Table 2, each line marked as not comparable (other tasks and reward scales), with its
+    ordering against FOCAL, which is what our table can be compared with."""
+    from omrl_bench.bench.paper import METHODS_PUBLISHED
+
+    lines = ["Published (UNICORN's Table 2, IID / OOD; **not comparable**: other tasks and reward scales):", ""]
+    for env, methods in METHODS_PUBLISHED.items():
+        focal_ood = methods["FOCAL"][1]
+        cells = []
+        for m, (iid, ood) in methods.items():
+            order = "" if m == "FOCAL" else (" (OOD above FOCAL)" if ood > focal_ood else " (OOD below FOCAL)")
+            cells.append(f"{m} {iid:g} / {ood:g}{order}")
+        lines.append(f"- {env}: " + "; ".join(cells))
+    return lines
+
+
 def methods_table(df: pd.DataFrame, suites: tuple[str, ...], algos: tuple[Row, ...]) -> pd.DataFrame:
     """Trained on mixed data; IID = mixed context, OOD = expert, medium and random contexts (and their mean
     per seed), each with a bootstrap interval and a rank per suite and column (ties where intervals overlap)."""
@@ -604,6 +620,7 @@ def write(name: str, table: pd.DataFrame, seeds: int, header: str, report_dir: P
         body += f"\n\nProbability of improvement over {first} with OOD context, averaged over the suites (rliable's "
         body += "definition: P(a run of the method beats a run of the baseline), ties half): "
         body += "; ".join(f"{a} {_num(p)}" for a, p in mean_p.items() if a != first) + "."
+        body += "\n\n" + "\n".join(published_methods_lines())
     if name == "distribution-shift":
         body += "\n\n\\* mixed: not in the paper (its Table 3 has expert, medium and random only).\n\n"
         body += "Claims of the paper:\n\n" + "\n".join(distribution_shift_claims(table))
