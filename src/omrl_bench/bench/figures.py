@@ -16,6 +16,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -184,6 +185,7 @@ def sac_curves(suite: str, preset: str, root: Path, path: Path) -> Path:
             ax.plot(steps, row, color="C0", lw=0.6, alpha=0.35)
         ax.plot(steps, np.median(values, axis=0), color="C3", lw=2, label=f"median of {len(values)} tasks")
         ax.set_xlabel("SAC steps")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x / 1000:g}k"))
         ax.set_ylabel(key.replace("_", " "))
         ax.legend(fontsize=8)
     fig.suptitle(f"{suite} [{preset}]: SAC learning curves (scored checkpoints)", fontsize=10)
