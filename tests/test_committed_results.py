@@ -69,3 +69,18 @@ def test_every_finished_record_is_a_grid_run_with_todays_config(archive: Path) -
         report = json.loads((p.run_dir / "final.json").read_text())
         assert report["steps"] == report["config"]["config"]["steps"], f"{p.run_dir.name} stopped early"
         assert (p.run_dir / "progress.csv").exists() and (p.run_dir / "embeddings.npz").exists()
+
+
+def test_only_finished_runs_are_committed() -> None:
+    """Every run directory in git's index has its final.json there too: a run still training is not
+    archived (a partial record would be cited by nothing, and confuse what the archive holds)."""
+    import subprocess
+
+    root = RESULTS.parents[1]
+    listed = subprocess.run(["git", "ls-files", "docs/results"], cwd=root, capture_output=True, text=True)
+    if listed.returncode != 0:
+        pytest.skip("not a git checkout (an unpacked sdist): nothing is committed to check")
+    files = [Path(f) for f in listed.stdout.splitlines()]
+    runs = {Path(*f.parts[: f.parts.index("runs") + 2]) for f in files if "runs" in f.parts[:-2]}
+    unfinished = sorted(str(r) for r in runs if r / "final.json" not in set(files))
+    assert runs and not unfinished, f"committed run directories without final.json: {unfinished}"
