@@ -25,6 +25,14 @@ from omrl_bench.datasets.recipe import QUALITIES  # noqa: E402
 from omrl_bench.errors import OmrlError  # noqa: E402
 
 
+def _save(fig: Any, path: Path) -> Path:
+    """Lay out, write (120 dpi) and close a figure."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def learning_curves(planned: list[Planned], path: Path) -> Path | None:
     runs = finished(planned)
     suites = list(dict.fromkeys(p.cell.suite for p in runs))
@@ -46,10 +54,7 @@ def learning_curves(planned: list[Planned], path: Path) -> Path | None:
         ax.set_xlabel("gradient steps")
         ax.set_ylabel("test return (expert context)")
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def _project(points: np.ndarray, seed: int) -> tuple[np.ndarray, str]:
@@ -81,10 +86,7 @@ def tsne(planned: list[Planned], path: Path) -> Path | None:
         ax.set_title(f"{p.cell.suite}\n{p.cell.label} ({how})", fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def attention_by_quality(planned: list[Planned]) -> dict[str, tuple[float, float, int]]:
@@ -136,10 +138,7 @@ def attention(planned: list[Planned], path: Path, qualities: tuple[str, ...] = (
             f"{task}\nmean weight over all tasks: rewarded {means[0]:.3f}, unrewarded {means[1]:.3f}",
             fontsize=9,
         )
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def dataset_returns(suite: str, preset: str, root: Path, path: Path) -> Path:
@@ -161,10 +160,7 @@ def dataset_returns(suite: str, preset: str, root: Path, path: Path) -> Path:
     ax.set_ylabel("density")
     ax.legend(fontsize=8)
     ax.set_title(f"{suite} [{preset}]: episode returns of each quality, all tasks", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def sac_curves(suite: str, preset: str, root: Path, path: Path) -> Path:
@@ -189,10 +185,7 @@ def sac_curves(suite: str, preset: str, root: Path, path: Path) -> Path:
         ax.set_ylabel(key.replace("_", " "))
         ax.legend(fontsize=8)
     fig.suptitle(f"{suite} [{preset}]: SAC learning curves (scored checkpoints)", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def state_distribution(suite: str, preset: str, root: Path, path: Path, tasks: int = 3) -> Path:
@@ -215,10 +208,7 @@ def state_distribution(suite: str, preset: str, root: Path, path: Path, tasks: i
         ax.set_title(f"{q}", fontsize=10)
         ax.set_aspect("equal")
     fig.suptitle(f"{suite} [{preset}]: states of {tasks} test tasks", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def draw_all(
