@@ -3,8 +3,8 @@
 Usage: python scripts/probe_embeddings.py RUN_DIR [RUN_DIR ...]
 
 For each finished run (``final.json`` and ``embeddings.npz``): the test return with context of the run's
-training quality, the spread of the per-task mean embeddings z_k across tasks (mean over dimensions of
-their standard deviation), and the R^2 of a least-squares linear map z_k -> task parameters (the goal on
+training quality, the RMS of the test tasks' mean embeddings z_k (their spread across tasks, as the run
+recorded it: docs/protocol.md section 5), and the R^2 of a least-squares linear map z_k -> task parameters (the goal on
 Sparse-Point-Robot, the wind on Point-Robot-Wind, the target velocity or direction on MuJoCo), on the
 training tasks and, with the map fitted there, on the held-out test tasks. A method whose embeddings
 carry the task (high R^2) at a small scale gives its policy a weak input even though the information is
@@ -47,7 +47,7 @@ def probe(run: Path) -> dict[str, object]:
     return {
         "run": run.name,
         "return": report["test"][quality]["mean_return"],
-        "z_spread": float(test_z.std(0).mean()),
+        "rms": report["embeddings"]["test"]["rms"],
         "r2_train": _r2(fit_y, design @ coef).round(2).tolist(),
         "r2_test": _r2(test_y, np.c_[test_z, np.ones(len(test_z))] @ coef).round(2).tolist(),
     }
@@ -57,11 +57,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path)
     args = parser.parse_args()
-    print("| run | return (training-quality context) | z spread across test tasks | R^2 train | R^2 test |")
+    print("| run | return (training-quality context) | RMS of the test tasks' z | R^2 train | R^2 test |")
     print("|---|---|---|---|---|")
     for run in args.runs:
         p = probe(run)
-        print(f"| {p['run']} | {p['return']:.2f} | {p['z_spread']:.3f} | {p['r2_train']} | {p['r2_test']} |")
+        print(f"| {p['run']} | {p['return']:.2f} | {p['rms']:.3f} | {p['r2_train']} | {p['r2_test']} |")
 
 
 if __name__ == "__main__":

@@ -90,14 +90,12 @@ def train_sac(
     last = time.monotonic()
     while model.num_timesteps < cfg.total_steps:
         model.learn(total_timesteps=cfg.checkpoint_every, callback=_Checkpoint(), reset_num_timesteps=False)
-        if model.num_timesteps >= cfg.total_steps:
-            break
-        if stop_at is not None and model.num_timesteps >= stop_at:
-            snapshot(model, out_dir)
-            return list(range(0, model.num_timesteps + 1, cfg.checkpoint_every))
-        if time.monotonic() - last >= snapshot_every_s:
+        stop = stop_at is not None and model.num_timesteps >= stop_at
+        if model.num_timesteps < cfg.total_steps and (stop or time.monotonic() - last >= snapshot_every_s):
             snapshot(model, out_dir)
             last = time.monotonic()
+            if stop:
+                return list(range(0, model.num_timesteps + 1, cfg.checkpoint_every))
     typing.cast(Any, model.env).close()
     for name in ("resume", "resume.old", "resume.new"):
         shutil.rmtree(out_dir / name, ignore_errors=True)
