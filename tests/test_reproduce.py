@@ -230,7 +230,10 @@ def test_reproduce_cli_generates_data_then_writes_a_table_and_figures(tmp_path: 
     assert not (tmp_path / "report" / "figures" / "attention.png").exists()  # drawn from medium/random training
     shift = CliRunner().invoke(main, ["reproduce", "distribution-shift", *common])
     assert shift.exit_code == 0, shift.output
-    assert "Claims of the paper:" in (tmp_path / "report" / "distribution-shift.md").read_text()
+    shift_md = (tmp_path / "report" / "distribution-shift.md").read_text()
+    assert "Claims of the paper:" in shift_md
+    assert "The batch-wise attention gives rewarded transitions larger weights" in shift_md
+    assert (tmp_path / "report" / "figures" / "attention.png").exists()  # Figure 7 beside Table 3
     res = CliRunner().invoke(main, ["reproduce", "figures", *common])
     assert res.exit_code == 0, res.output
     for name in ("learning-curves", "tsne", "attention", "state-distribution"):
@@ -344,3 +347,30 @@ def test_distribution_shift_drop_difference_interval_and_claims() -> None:
     assert "expert 12.60 vs 12.60 (within 0.5)" in claims[0] and "medium pending" in claims[0]
     assert "**does not hold**" in claims[0]
     assert "undecided (1 of 6 cells finished)" in claims[1] and "smaller in 1 of 1" in claims[1]
+
+
+def test_expert_level_and_attention_claims() -> None:
+    rows = []
+    for train in ("expert", "medium", "random"):
+        for test in ("expert", "medium", "random"):
+            rows += _rows("FOCAL", train, test, [10.0, 10.0, 10.0])
+            value = 9.0 if (train, test) == ("random", "medium") else 12.0  # 0.75 of the expert cell
+            rows += _rows("FOCAL++ batch-wise", train, test, [value, value + 0.1, value - 0.1])
+    table = tables.distribution_shift_table(pd.DataFrame(rows), SPR, grids.focal_pair())
+    level = [c for c in tables.distribution_shift_claims(table) if "expert-level" in c]
+    # the paper's own lowest cell over its expert cell: 10.04 / 12.60
+    assert len(level) == 1 and "0.80" in level[0] and "**does not hold**" in level[0]
+    assert "lowest random data with medium context, 9.00 = 0.75 of 12.00" in level[0]
+    rows = [r for r in rows if not (r["train"] == "random" and r["test"] == "medium")]
+    rows += _rows("FOCAL++ batch-wise", "random", "medium", [11.0, 11.0, 11.0])  # 0.92
+    table = tables.distribution_shift_table(pd.DataFrame(rows), SPR, grids.focal_pair())
+    assert "**holds**" in [c for c in tables.distribution_shift_claims(table) if "expert-level" in c][0]
+
+    pairs = {"expert": (0.6, 0.5, [0.1, 0.1]), "medium": (0.6, 0.5, [0.2, 0.05]), "random": (0.7, 0.5, [0.1, 0.3])}
+    text = tables.attention_section(pairs, "attention.png")
+    assert "| medium | 2 | 0.600 | 0.500 | +0.200 / +0.050 |" in text and "(figures/attention.png)" in text
+    assert "**holds**; higher in 4 of 4 runs" in text  # expert runs are not judged
+    pairs["random"] = (0.7, 0.5, [0.1, -0.01])
+    assert "**does not hold**; higher in 3 of 4 runs" in tables.attention_section(pairs, None)
+    assert "**does not hold**" in tables.attention_section({"medium": pairs["medium"]}, None)  # random missing
+    assert tables.attention_section({}, None) == ""

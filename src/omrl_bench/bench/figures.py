@@ -28,6 +28,7 @@ from omrl_bench.errors import OmrlError  # noqa: E402
 def _save(fig: Any, path: Path) -> Path:
     """Lay out, write (120 dpi) and close a figure."""
     fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
@@ -89,24 +90,27 @@ def tsne(planned: list[Planned], path: Path) -> Path | None:
     return _save(fig, path)
 
 
-def attention_by_quality(planned: list[Planned]) -> dict[str, tuple[float, float, int]]:
+def attention_by_quality(planned: list[Planned]) -> dict[str, tuple[float, float, list[float]]]:
     """Mean batch-attention weight on rewarded and on unrewarded context transitions, per training quality.
 
     Pooled over every finished run with an ``attention.npz`` (FOCAL++'s batch-wise runs); the third value
-    is the number of runs."""
-    out: dict[str, tuple[float, float, int]] = {}
+    holds each run's own difference, rewarded minus unrewarded (NaN for a run without rewarded ones)."""
+    out: dict[str, tuple[float, float, list[float]]] = {}
     for q in QUALITIES:
         runs = [p for p in finished(planned) if p.cell.train_quality == q and (p.run_dir / "attention.npz").exists()]
         if not runs:
             continue
-        w, r = [], []
-        for p in runs:
+        w, r, diffs = [], [], []
+        for p in sorted(runs, key=lambda p: p.cell.seed):
             data = np.load(p.run_dir / "attention.npz")
-            w.append(data["weights"].ravel())
-            r.append(data["rewards"].ravel() != 0)
+            weights, rewarded = data["weights"].ravel(), data["rewards"].ravel() != 0
+            w.append(weights)
+            r.append(rewarded)
+            on = weights[rewarded].mean() if rewarded.any() else np.nan
+            diffs.append(float(on - weights[~rewarded].mean()))
         weights, rewarded = np.concatenate(w), np.concatenate(r)
         on = float(weights[rewarded].mean()) if rewarded.any() else float("nan")
-        out[q] = (on, float(weights[~rewarded].mean()), len(runs))
+        out[q] = (on, float(weights[~rewarded].mean()), diffs)
     return out
 
 

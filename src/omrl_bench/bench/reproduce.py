@@ -206,18 +206,17 @@ def reproduce(
         outputs = figures.draw_all(planned, curves, preset, root, figure_dir, shift)
         header = provenance(name, command, preset, seeds, planned, time.time() - t0)
         body = "\n".join(f"![{p.stem}](figures/{p.name})" for p in outputs)
-        pairs = figures.attention_by_quality(shift)
-        if pairs:
-            body += "\n\nBatch-attention weight of FOCAL++ (batch-wise) on rewarded vs unrewarded context transitions, "
-            body += "by training quality (the distribution-shift grid's runs, all seeds pooled):\n\n"
-            body += tables.markdown_table(
-                ["trained on", "runs", "rewarded", "unrewarded"],
-                [[q, str(n), f"{on:.3f}", f"{off:.3f}"] for q, (on, off, n) in pairs.items()],
-            )
+        section = tables.attention_section(figures.attention_by_quality(shift), None)
+        if section:
+            body += "\n\nFrom the distribution-shift grid's runs:\n\n" + section
         report.mkdir(parents=True, exist_ok=True)
         (report / "figures.md").write_text(header + "\n" + body + "\n")
         return ReproduceResult(planned, failures, [*outputs, report / "figures.md"], None)
     table = tables.build(name, tables.collect(planned), tuple(chosen), rows)
     header = provenance(name, command, preset, seeds, planned, time.time() - t0)
-    csv, md, body = tables.write(name, table, seeds, header, report)
+    extra = ""
+    if name == "distribution-shift":  # the paper's Figure 7 is judged on these runs
+        drawn = figures.attention(planned, report / "figures" / "attention.png")
+        extra = tables.attention_section(figures.attention_by_quality(planned), drawn.name if drawn else None)
+    csv, md, body = tables.write(name, table, seeds, header, report, extra)
     return ReproduceResult(planned, failures, [csv, md], body)

@@ -70,7 +70,8 @@ def older_versions(root: Path, suite: str, preset: str) -> list[int]:
 
 def _regenerate_hint(root: Path, suite: str, preset: str) -> str:
     old = older_versions(root, suite, preset)
-    found = f"only protocol v{old[-1]} datasets (-v{old[-1]}) are there, and " if old else ""
+    only = "" if any((root / suite_namespace(suite, preset)).glob(f"task-*/*-v{PROTOCOL}/data")) else "only "
+    found = f"{only}protocol v{old[-1]} datasets (-v{old[-1]}) are there, and " if old else ""
     return (
         f"{found}omrl-bench trains on data protocol v{PROTOCOL} (-v{PROTOCOL}); "
         f"run: omrl-bench generate-data --suite {suite} --preset {preset}"
