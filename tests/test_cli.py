@@ -141,3 +141,8 @@ def test_datasets_plot_writes_the_three_figures(smoke_root: Path, tmp_path: Path
     missing = _invoke("datasets", "plot", "--suite", "sparse-cheetah-vel", "--preset", "smoke", "--root", str(tmp_path))
     assert missing.exit_code != 0
     assert len(missing.output.strip().splitlines()) == 1, missing.output
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    result = _invoke(*args, "--out", str(blocked / "plots"))  # a file where the folder goes
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert result.output.strip().splitlines() == [f"Error: {blocked / 'plots'}: Not a directory"], result.output

@@ -21,6 +21,9 @@ def _one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         except OmrlError as exc:
             raise click.ClickException(str(exc)) from None
+        except OSError as exc:  # a path that cannot be written or read (a file where a folder goes, no space)
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise click.ClickException(f"{where}{exc.strerror or exc}") from None
 
     return wrapper
 
