@@ -73,6 +73,12 @@ def test_no_checkpoint_reaches_the_threshold_falls_back_and_says_so() -> None:
     # a curve that jumps past the medium target gets a note, not a silent choice
     jump = select(_curve([0.0, 0.05, 11.0, 12.0]), "sparse_return", QualityRules(), 100, ("medium",))["medium"]
     assert jump.fallback is None and jump.notes and "0.92" in jump.notes[0]
+    # random: a jump past the threshold, or a curve that reaches it only at its end, gets a note too
+    leap = select(_curve([0.0, 0.5, 5.0, 12.0]), "sparse_return", QualityRules(), 100, ("random",))["random"]
+    assert leap.steps == (200,) and leap.fallback is None and "scored 0.42" in leap.notes[0]
+    late = select(_curve([0.0, 0.2, 0.5, 12.0]), "sparse_return", QualityRules(), 100, ("random",))["random"]
+    assert late.steps == (300,) and "random is the expert policy" in late.notes[0]
+    assert not select(_curve(RISE), "sparse_return", QualityRules(), 100, ("random",))["random"].notes
 
 
 def test_the_curve_must_start_at_step_zero() -> None:
