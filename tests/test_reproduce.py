@@ -125,6 +125,7 @@ def test_returns_and_embedding_tables_against_hand_computed_values() -> None:
     assert emb.loc["FOCAL", "rms_std"] == pytest.approx(1.0) and emb.loc["FOCAL", "rms_paper"] == 1.283
     md = tables.to_markdown("returns", tables.returns_table(df, (SPR,), grids.returns_rows()), 3)
     assert "| sparse-point-robot | FOCAL | 3/3 | 12.50 (0.50) |" in md and "| MBML | 0/3 | pending |" in md
+    assert "| 12.25 (0.47) | 0.25 | 0.2 |" in md  # the training wall time per run: 10 s
 
 
 def test_distribution_shift_drop_and_momentum_difference() -> None:

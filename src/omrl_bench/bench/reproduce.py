@@ -35,7 +35,8 @@ NOTES = {
     "tasks and reward scales than any suite here: they are cited below the table as not comparable, for their "
     "orderings.",
     "returns": "Trained on expert data, tested with expert context on the held-out tasks. The paper gives no "
-    "numbers for contextual BCQ and MBML (only learning curves, its Figure 8).",
+    "numbers for contextual BCQ and MBML (only learning curves, its Figure 8). Wall / run: the mean training "
+    "wall time of the row's runs as each recorded it (runs that shared the machine with others took longer).",
     "distribution-shift": "drop = return with context of the training quality minus this row's return. The "
     "paper's FOCAL column is quoted from the FOCAL paper; FOCAL++ is the batch-wise variant.",
     "momentum": "Rows are FOCAL++ variants: contrastive = the paper's 'None' attention, series = 'Serialize'. "

@@ -120,6 +120,7 @@ def returns_table(df: pd.DataFrame, suites: tuple[str, ...], algos: tuple[Row, .
             pub = paper.RETURNS.get(suite, {}).get(label)
             row = _stats_row({"suite": suite, "algorithm": label}, sel["return"], pub[0] if pub else None)
             row["paper_std"] = pub[1] if pub else math.nan
+            row["wall_s"] = float(sel["wall_s"].mean()) if len(sel) else math.nan  # training, per run
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -361,7 +362,16 @@ def to_markdown(name: str, table: pd.DataFrame, seeds: int) -> str:
     r = table.to_dict("records")
     n = lambda row, key="seeds": f"{row[key]}/{seeds}"  # noqa: E731
     if name == "returns":
-        header = ["suite", "algorithm", "seeds", "ours: mean (std)", "95% CI", "paper", "ours - paper"]
+        header = [
+            "suite",
+            "algorithm",
+            "seeds",
+            "ours: mean (std)",
+            "95% CI",
+            "paper",
+            "ours - paper",
+            "wall / run (min)",
+        ]
         body = [
             [
                 x["suite"],
@@ -370,6 +380,7 @@ def to_markdown(name: str, table: pd.DataFrame, seeds: int) -> str:
                 *_ours(x),
                 _pub(x["paper"], x["paper_std"]),
                 _num(x["diff"]),
+                _num(x["wall_s"] / 60, 1),
             ]
             for x in r
         ]
