@@ -85,6 +85,13 @@ def test_methods_grid_and_table_ranks_with_ties() -> None:
     assert "not comparable" in lines[0]
     assert any(x.startswith("- Ant-Dir:") and "CSRO 276 / 233 (OOD above FOCAL)" in x for x in lines)
     assert any(x.startswith("- HalfCheetah-Vel:") and "CORRO -37 / -112 (OOD below FOCAL)" in x for x in lines)
+    # one claim line per new method: CSRO ties FOCAL (at least FOCAL: holds), CORRO is wholly below
+    claims = tables.methods_claims(table.reset_index())
+    assert len(claims) == 2 and claims[0].startswith("- CSRO at least FOCAL")
+    assert "**holds**" in claims[0] and "sparse-point-robot 10.10 against 10.00 (tied with FOCAL" in claims[0]
+    assert "**does not hold**" in claims[1] and "(below FOCAL, P(improvement) 0.00)" in claims[1]
+    both = tables.methods_table(pd.DataFrame(rows), ("sparse-point-robot", "point-robot-wind"), algos)
+    assert "**undecided (runs pending)**" in tables.methods_claims(both)[0]  # no Point-Robot-Wind runs yet
 
 
 def test_probability_of_improvement_against_a_pairwise_count() -> None:

@@ -67,9 +67,9 @@ def test_a_plugin_runs_through_run_and_a_reproduce_grid(bc_plugin: str, smoke_ro
 def test_removing_an_algorithm_removes_it_everywhere(bc_plugin: str) -> None:
     registry.unregister_algorithm(bc_plugin)
     assert all(a != "bc" for a, _ in grids.returns_rows())
-    with pytest.raises(
-        OmrlError, match="unknown algorithm .bc.; choose one of: focal, focalpp, cbcq, corro, csro, mbml, unicorn$"
-    ):
+    left = list(registry.algorithms())
+    assert "bc" not in left and {"focal", "focalpp"} <= set(left)
+    with pytest.raises(OmrlError, match=f"unknown algorithm .bc.; choose one of: {', '.join(left)}$"):
         resolve_config("bc", None, "sparse-point-robot", "smoke")
 
 
@@ -96,7 +96,8 @@ def test_shared_preset_keys_must_be_read_by_some_algorithm() -> None:
     check_shared_keys({"ac": {"alpha": 1.0}, "bcq": {"vae_hidden": 3}}, classes, "presets.x")
     with pytest.raises(OmrlError, match=r"presets.x.ac: unknown key 'alpah'"):
         check_shared_keys({"ac": {"alpah": 1.0}}, classes, "presets.x")
-    assert project({"ac": {"alpha": 1.0, "hidden": 8}, "mbml": {}}, classes[2]) == {"ac": {"hidden": 8}}
+    cbcq = registry.algorithms()["cbcq"].config  # by name: the registry's order depends on what loaded first
+    assert project({"ac": {"alpha": 1.0, "hidden": 8}, "mbml": {}}, cbcq) == {"ac": {"hidden": 8}}
 
 
 def test_records_saved_before_the_registry_read_as_todays_configs() -> None:

@@ -276,7 +276,8 @@ def reproduce(
     root: str | None,
     no_run: bool,
 ) -> None:
-    """Run a grid (returns, distribution-shift, momentum, embeddings, figures, precision) and write its results."""
+    """Run a grid (returns, distribution-shift, momentum, embeddings, figures, precision, training-setting,
+    methods) and write its results."""
     from omrl_bench.bench.grids import parse_algos, parse_suites
     from omrl_bench.bench.reproduce import default_report
     from omrl_bench.bench.reproduce import reproduce as run_grid

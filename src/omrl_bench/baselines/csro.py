@@ -8,8 +8,8 @@ bound on the mutual information between a transition's embedding z_i and its (s_
 variational Gaussian q_psi(z | s, a) is fitted to the (detached) embeddings by negative
 log-likelihood, and the encoder minimises
 CLUB = mean_i log q(z_i | s_i, a_i) - mean_i mean_j log q(z_j | s_i, a_i), with q fixed, so that z
-carries the task and not the behaviour policy. lambda = 25 on the point robots, 10 on the MuJoCo suites
-(the paper's settings; ``envs/suites.py``).
+carries the task and not the behaviour policy. lambda = 25 on the point robots and 10 on Cheetah-Vel (the
+paper's settings), and 10 on Ant-Fwd-Back, where the paper gives none (``envs/suites.py``).
 
 Deliberate differences (see docs/deviations.md):
 - CSRO's online-exploration test mode is not used: every method here is tested with offline context.

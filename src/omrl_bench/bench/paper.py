@@ -1,6 +1,6 @@
-"""Published numbers of the FOCAL++ paper (its Tables 1 to 6 and appendix C), keyed like our tables.
-
-Every value is the paper's mean (and standard deviation where it gives one) over 3 seeds.
+"""Published numbers, keyed like our tables: the FOCAL++ paper's (its Tables 1 to 6 and appendix C; each
+the paper's mean, and standard deviation where it gives one, over 3 seeds) and UNICORN's Table 2 (IID / OOD
+returns of FOCAL, CORRO, CSRO and UNICORN-SS, cited beside the methods table as not comparable).
 """
 
 from __future__ import annotations

@@ -28,12 +28,15 @@ TITLES = {
     "methods": "Context-based offline meta-RL methods on the same data: trained on mixed data, IID and OOD context",
 }
 NOTES = {
-    "methods": "Every method trained on mixed data (every checkpoint of the per-task SAC runs) and tested on the "
+    "methods": "Every method trained on mixed data (the checkpoints of the per-task SAC runs from step 0 to the "
+    "final one, every `mixed_every` SAC steps) and tested on the "
     "held-out tasks with context of every quality: IID = mixed, OOD = expert, medium and random (the OOD mean is "
     "taken per seed). Rank: 1 + the number of methods whose 95% interval lies wholly above this one's (overlaps "
-    "tie). Published numbers (UNICORN's Table 2: HalfCheetah-Vel and Ant-Dir, mixed data, 6 seeds) are on other "
-    "tasks and reward scales than any suite here: they are cited below the table as not comparable, for their "
-    "orderings.",
+    "tie; overlaps are not transitive, so A may tie B and B tie C while C ranks above A), among the rows with "
+    "finished runs: provisional while a row is pending. Per-quality OOD columns show mean (std) and rank; their "
+    "intervals are in the CSV. Published numbers (UNICORN's Table 2: HalfCheetah-Vel and Ant-Dir, mixed data, "
+    "6 seeds) are on other tasks and reward scales than any suite here: they are cited below the table as not "
+    "comparable, for their orderings.",
     "returns": "Trained on expert data, tested with expert context on the held-out tasks. The paper gives no "
     "numbers for contextual BCQ and MBML (only learning curves, its Figure 8). Wall / run: the mean training "
     "wall time of the row's runs as each recorded it (runs that shared the machine with others took longer).",
@@ -150,7 +153,10 @@ def provenance(name: str, command: str, preset: str, seeds: int, planned: list[g
     if name == "precision":
         lines.append("- Mean rows: mean (sample std) over seeds; the fp32 runs' bootstrap 95% CI of the mean.")
     elif name != "figures":
-        lines.append("- Ours: mean (sample std) over seeds and a bootstrap 95% CI of the mean; paper: mean (std).")
+        line = "- Ours: mean (sample std) over seeds and a bootstrap 95% CI of the mean; paper: mean (std)."
+        if seeds == 3:  # each extreme's all-same resample has probability 1/27 > 2.5%
+            line += " With 3 seeds the percentile interval is the range of the seeds' values."
+        lines.append(line)
     return "\n".join(lines) + "\n"
 
 
