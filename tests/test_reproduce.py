@@ -145,6 +145,29 @@ def test_distribution_shift_drop_and_momentum_difference() -> None:
     assert mom.loc["batch-wise", "hard_mean"] == pytest.approx(9.0)  # hard runs never mix into the soft column
     assert mom.loc["batch-wise", "soft_minus_hard"] == pytest.approx(2.0)
     assert mom.loc["batch-wise", "hard_paper"] == 11.41
+    # soft 10 / 12 against hard 9 / 9: the difference's resamples are 1, 2 and 3 (weights 1/4, 1/2, 1/4)
+    assert (mom.loc["batch-wise", "soft_minus_hard_ci_low"], mom.loc["batch-wise", "soft_minus_hard_ci_high"]) == (
+        1.0,
+        3.0,
+    )
+    claim = tables.momentum_claims(mom.reset_index())
+    assert (
+        len(claim) == 1 and "undecided (1 of 5 variants finished)" in claim[0] and "for 1 of 1 (batch-wise)" in claim[0]
+    )
+    full = pd.DataFrame(
+        [
+            row
+            for v, soft, hard in [
+                ("contrastive", [12.0, 12.2], [11.0, 11.1]),
+                ("batch-wise", [12.0, 12.4], [12.1, 12.3]),
+            ]
+            + [(v, [12.0, 12.1], [10.0, 10.5]) for v in ("sequence-wise", "parallel", "series")]
+            for row in _rows(f"FOCAL++ {v}", "expert", "expert", soft)
+            + _rows(f"FOCAL++ {v}", "expert", "expert", hard, update="hard")
+        ]
+    )
+    claim = tables.momentum_claims(tables.momentum_table(full, SPR, grids.focalpp_rows()))
+    assert "**does not hold**" in claim[0] and "for 4 of 5" in claim[0] and "below for 0 (none)" in claim[0]
 
 
 # ------------------------------------------------------------------------------------------ end to end, resume
