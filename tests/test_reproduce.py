@@ -123,6 +123,13 @@ def test_returns_and_embedding_tables_against_hand_computed_values() -> None:
     emb = tables.embeddings_table(df, (SPR,), grids.focal_pair()).set_index("algorithm")
     assert emb.loc["FOCAL", "rms_mean"] == pytest.approx(2.0) and emb.loc["FOCAL", "esr_mean"] == pytest.approx(0.25)
     assert emb.loc["FOCAL", "rms_std"] == pytest.approx(1.0) and emb.loc["FOCAL", "rms_paper"] == 1.283
+    assert "RMS pending; sparse-point-robot ESR pending" in tables.embeddings_claims(emb.reset_index())[0]
+    more = pd.concat(
+        [df, pd.DataFrame(_rows("FOCAL++ batch-wise", "expert", "expert", [12.0, 12.0, 12.0]))], ignore_index=True
+    )
+    more.loc[more["label"] == "FOCAL++ batch-wise", ["rms", "esr"]] = [3.5, 0.1]
+    claim = tables.embeddings_claims(tables.embeddings_table(more, (SPR,), grids.focal_pair()))[0]
+    assert "**does not hold**" in claim and "RMS +1.500" in claim and "ESR -0.150" in claim
     md = tables.to_markdown("returns", tables.returns_table(df, (SPR,), grids.returns_rows()), 3)
     assert "| sparse-point-robot | FOCAL | 3/3 | 12.50 (0.50) |" in md and "| MBML | 0/3 | pending |" in md
     assert "| 12.25 (0.47) | 0.25 | 0.2 |" in md  # the training wall time per run: 10 s
@@ -247,7 +254,8 @@ def test_reproduce_cli_generates_data_then_writes_a_table_and_figures(tmp_path: 
     assert f"- Command: `{command}`" in md
     assert "2 of 2 training runs finished" in md and "torch" in md
     # the smoke preset has two test tasks, so RMS and ESR are defined
-    assert re.search(r"\| sparse-point-robot \| FOCAL \| 1/1 \| \d\.\d{3} \|", md) and "pending" not in md
+    assert re.search(r"\| sparse-point-robot \| FOCAL \| 1/1 \| \d\.\d{3} \|", md)
+    assert "pending" not in md.split("Claims of the paper")[0] and "fewer than 2 seeds" in md
     res = CliRunner().invoke(main, ["reproduce", "figures", *common])
     assert res.exit_code == 0, res.output
     assert "2 finished, 0 to resume, 0 to start" in res.output  # the embeddings grid's runs serve the figures

@@ -251,6 +251,7 @@ def embeddings_table(df: pd.DataFrame, suites: tuple[str, ...], algos: tuple[Row
     """Table 2/6: RMS and ESR of the test-task embeddings (expert data and context)."""
     rows = []
     for suite in suites:
+        first = _select(df, suite=suite, label=row_label(*algos[0]), train="expert", test="expert", update="soft")
         for algo, variant in algos:
             label = row_label(algo, variant)
             sel = _select(df, suite=suite, label=label, train="expert", test="expert", update="soft")
@@ -261,8 +262,43 @@ def embeddings_table(df: pd.DataFrame, suites: tuple[str, ...], algos: tuple[Row
                 row |= {f"{metric}_{k}": v for k, v in s.items()}
                 row[f"{metric}_paper"] = pub[i] if pub else math.nan
                 row[f"{metric}_diff"] = s["mean"] - row[f"{metric}_paper"]
+                # this row minus the first (FOCAL), with the bootstrap interval of the difference
+                base = first[metric].to_numpy(dtype=float)
+                lo, hi = bootstrap_diff_ci(sel[metric].to_numpy(dtype=float), base)
+                row[f"{metric}_vs_first"] = s["mean"] - float(base.mean()) if base.size else math.nan
+                row |= {f"{metric}_vs_first_ci_low": lo, f"{metric}_vs_first_ci_high": hi}
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def embeddings_claims(table: pd.DataFrame) -> list[str]:
+    """The paper's Table 2/6 claim: FOCAL++'s test-task embeddings spread more (RMS) and separate more task
+    pairs (ESR) than FOCAL's, on every suite (difference of means with its bootstrap interval above 0)."""
+    rows = table[table["algorithm"] != "FOCAL"]
+    parts: list[str] = []
+    verdicts: list[bool | None] = []
+    for _, x in rows.iterrows():
+        for metric in ("rms", "esr"):
+            lo = x[f"{metric}_vs_first_ci_low"]
+            if math.isnan(lo):  # no runs yet, or one seed of either: no interval
+                diff = x[f"{metric}_vs_first"]
+                parts.append(f"{x['suite']} {metric.upper()} " + ("pending" if math.isnan(diff) else f"{diff:+.3f}"))
+                verdicts.append(None)
+                continue
+            verdicts.append(bool(lo > 0))
+            parts.append(
+                f"{x['suite']} {metric.upper()} {x[f'{metric}_vs_first']:+.3f} "
+                f"{_ci(lo, x[f'{metric}_vs_first_ci_high'], 3)}"
+            )
+    if not parts:
+        return []
+    verdict = "holds" if all(verdicts) else "does not hold"
+    if None in verdicts:
+        verdict = "undecided (runs pending or fewer than 2 seeds)"
+    return [
+        f"- FOCAL++ spreads (RMS) and separates (ESR) the test tasks more than FOCAL on every suite: **{verdict}**; "
+        "FOCAL++ minus FOCAL [95% interval of the difference]: " + "; ".join(parts) + "."
+    ]
 
 
 def precision_table(df: pd.DataFrame, suite: str, algos: tuple[Row, ...]) -> pd.DataFrame:
@@ -764,6 +800,8 @@ def write(
         body += "\n\n" + "\n".join(published_methods_lines())
     if name == "momentum":
         body += "\n\nClaims of the paper:\n\n" + "\n".join(momentum_claims(table))
+    if name == "embeddings":
+        body += "\n\nClaims of the paper:\n\n" + "\n".join(embeddings_claims(table))
     if name == "distribution-shift":
         body += "\n\n\\* mixed: not in the paper (its Table 3 has expert, medium and random only).\n\n"
         body += "Claims of the paper:\n\n" + "\n".join(distribution_shift_claims(table))
