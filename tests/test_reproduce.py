@@ -130,6 +130,13 @@ def test_returns_and_embedding_tables_against_hand_computed_values() -> None:
     more.loc[more["label"] == "FOCAL++ batch-wise", ["rms", "esr"]] = [3.5, 0.1]
     claim = tables.embeddings_claims(tables.embeddings_table(more, (SPR,), grids.focal_pair()))[0]
     assert "**does not hold**" in claim and "RMS +1.500" in claim and "ESR -0.150" in claim
+    better = pd.concat([df, pd.DataFrame(_rows("FOCAL++ batch-wise", "expert", "expert", [13.5, 14.0]))])
+    claim = tables.returns_claims(tables.returns_table(better, (SPR,), grids.returns_rows()))
+    assert claim == [
+        "- sparse-point-robot: every FOCAL++ variant returns more than FOCAL (the paper's Table 1/5): **undecided "
+        "(1 of 5 variants with 2 seeds or more)**; above FOCAL with the 95% interval of the difference above 0: "
+        "batch-wise; below it: none; the rest within the seeds' spread."
+    ]
     md = tables.to_markdown("returns", tables.returns_table(df, (SPR,), grids.returns_rows()), 3)
     assert "| sparse-point-robot | FOCAL | 3/3 | 12.50 (0.50) |" in md and "| MBML | 0/3 | pending |" in md
     assert "| 12.25 (0.47) | 0.25 | 0.2 |" in md  # the training wall time per run: 10 s
