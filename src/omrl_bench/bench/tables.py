@@ -277,6 +277,12 @@ def embeddings_table(df: pd.DataFrame, suites: tuple[str, ...], algos: tuple[Row
     return pd.DataFrame(rows)
 
 
+def _by_interval(names: pd.Series, rows: pd.DataFrame, key: str) -> tuple[list[str], list[str]]:
+    """The names whose difference ``key`` has its 95% interval wholly above 0, and those wholly below."""
+    lows, highs = rows[f"{key}_ci_low"], rows[f"{key}_ci_high"]
+    return list(names[(lows > 0).to_numpy()]), list(names[(highs < 0).to_numpy()])
+
+
 def returns_claims(table: pd.DataFrame) -> list[str]:
     """The paper's Table 1/5 claim, per suite: every FOCAL++ variant returns more than FOCAL (the difference of
     means with its bootstrap interval above 0)."""
@@ -286,16 +292,7 @@ def returns_claims(table: pd.DataFrame) -> list[str]:
         if not len(rows):
             continue
         done = rows[rows["vs_first_ci_low"].notna()]
-        above = [
-            a.removeprefix("FOCAL++ ")
-            for a, lo in zip(done["algorithm"], done["vs_first_ci_low"], strict=True)
-            if lo > 0
-        ]
-        below = [
-            a.removeprefix("FOCAL++ ")
-            for a, hi in zip(done["algorithm"], done["vs_first_ci_high"], strict=True)
-            if hi < 0
-        ]
+        above, below = _by_interval(done["algorithm"].str.removeprefix("FOCAL++ "), done, "vs_first")
         verdict = "holds" if len(above) == len(rows) else "does not hold"
         if len(done) < len(rows):
             verdict = f"undecided ({len(done)} of {len(rows)} variants with 2 seeds or more)"
@@ -788,8 +785,7 @@ def momentum_claims(table: pd.DataFrame) -> list[str]:
     done = table[table["soft_minus_hard_ci_low"].notna()]
     if not len(table):
         return []
-    above = [v for v, lo in zip(done["variant"], done["soft_minus_hard_ci_low"], strict=True) if lo > 0]
-    below = [v for v, hi in zip(done["variant"], done["soft_minus_hard_ci_high"], strict=True) if hi < 0]
+    above, below = _by_interval(done["variant"], done, "soft_minus_hard")
     verdict = "holds" if len(above) == len(table) else "does not hold"
     if len(done) < len(table):
         verdict = f"undecided ({len(done)} of {len(table)} variants finished)"
