@@ -17,17 +17,36 @@ def _np_log_normal(x: np.ndarray, mean: np.ndarray, log_var: np.ndarray) -> floa
     return float(np.sum(-0.5 * ((x - mean) ** 2 / np.exp(log_var) + log_var + math.log(2 * math.pi))))
 
 
-def test_club_upper_bound_matches_the_pairwise_definition() -> None:
+def test_club_upper_bound_matches_the_pairwise_definition_within_each_task() -> None:
     rng = np.random.default_rng(0)
-    n, d = 7, 3
-    mean, log_var, z = rng.normal(size=(n, d)), rng.normal(scale=0.5, size=(n, d)), rng.normal(size=(n, d))
-    positive = np.mean([_np_log_normal(z[i], mean[i], log_var[i]) for i in range(n)])
-    negative = np.mean([_np_log_normal(z[j], mean[i], log_var[i]) for i in range(n) for j in range(n)])
+    tasks, n, d = 3, 7, 2
+    mean, log_var = rng.normal(size=(tasks, n, d)), rng.normal(scale=0.5, size=(tasks, n, d))
+    z = rng.normal(size=(tasks, n, d))
+    var = np.exp(log_var)
+    # CSRO's scale: per-dimension squared errors over q's variance, negative pairs (i, j) inside a task
+    positive = np.mean([(z[t, i] - mean[t, i]) ** 2 / var[t, i] for t in range(tasks) for i in range(n)])
+    negative = np.mean(
+        [(z[t, j] - mean[t, i]) ** 2 / var[t, i] for t in range(tasks) for i in range(n) for j in range(n)]
+    )
     ours = club_upper_bound(*(torch.tensor(x) for x in (mean, log_var, z))).item()
-    assert ours == pytest.approx(positive - negative, rel=1e-10)
-    # z independent of x: the bound is near 0; z a function of x (q fits it): clearly positive
-    dependent = club_upper_bound(torch.tensor(z), torch.full((n, d), -4.0, dtype=torch.float64), torch.tensor(z))
-    assert dependent.item() > 10
+    assert ours == pytest.approx(negative - positive, rel=1e-10)
+    # 2 / d times the log-density CLUB of each task, averaged over tasks
+    log_ratio = np.mean(
+        [
+            _np_log_normal(z[t, i], mean[t, i], log_var[t, i]) - _np_log_normal(z[t, j], mean[t, i], log_var[t, i])
+            for t in range(tasks)
+            for i in range(n)
+            for j in range(n)
+        ]
+    )
+    assert ours == pytest.approx(2 / d * log_ratio, rel=1e-10)
+    # z a function of (s, a) within a task (q fits it): clearly positive
+    fixed_var = torch.full((tasks, n, d), -4.0, dtype=torch.float64)
+    assert club_upper_bound(torch.tensor(z), fixed_var, torch.tensor(z)).item() > 10
+    # z constant within each task but different across tasks, even where q predicts it exactly: 0, so the
+    # bound leaves the task information alone
+    per_task = np.repeat(rng.normal(size=(tasks, 1, d)), n, axis=1)
+    assert club_upper_bound(torch.tensor(per_task), fixed_var, torch.tensor(per_task)).item() == pytest.approx(0.0)
 
 
 def test_gaussian_nll_of_one_head_and_of_an_ensemble() -> None:

@@ -13,9 +13,9 @@ paper's settings), and 10 on Ant-Fwd-Back, where the paper gives none (``envs/su
 
 Deliberate differences (see docs/deviations.md):
 - CSRO's online-exploration test mode is not used: every method here is tested with offline context.
-- The CLUB negative term averages over every pair (i, j) of the meta-batch's context transitions in
-  closed form instead of over sampled pairs; q's NLL and the encoder's CLUB term share one backward pass
-  (the encoder sees q through detached parameters).
+- The CLUB negative term averages over every pair (i, j) of a task's context transitions in closed
+  form; q's variance is exp of a clamped log-variance (the reference uses a softplus); q's NLL and
+  the encoder's CLUB term share one backward pass (the encoder sees q through detached parameters).
 """
 
 from __future__ import annotations
@@ -58,14 +58,14 @@ class CSROConfig(RunConfig):
 
 
 def club_upper_bound(mean: torch.Tensor, log_var: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-    """CLUB (Cheng et al. 2020) with q(z | x_i) = N(mean_i, exp(log_var_i)) for samples (N, d):
-    mean_i log q(z_i | x_i) - mean_i mean_j log q(z_j | x_i) (the log-normaliser cancels)."""
+    """CLUB (Cheng et al. 2020) within each task, on CSRO's scale, for tensors (tasks, n, d) with
+    q(z | x_ti) = N(mean_ti, exp(log_var_ti)):
+    mean_{t,i,k} [mean_j (z_tjk - mean_tik)^2 - (z_tik - mean_tik)^2] / var_tik."""
     var = log_var.exp()
-    positive = -((z - mean) ** 2) / (2 * var)
-    # mean_j (z_j - mean_i)^2 = mean_j z_j^2 - 2 mean_i mean_j z_j + mean_i^2, in O(N d)
-    spread = (z**2).mean(0, keepdim=True) - 2 * mean * z.mean(0, keepdim=True) + mean**2
-    negative = -spread / (2 * var)
-    return (positive - negative).sum(-1).mean()
+    positive = (z - mean) ** 2
+    # mean_j (z_tj - mean_ti)^2 = mean_j z_tj^2 - 2 mean_ti mean_j z_tj + mean_ti^2, in O(tasks n d)
+    spread = (z**2).mean(1, keepdim=True) - 2 * mean * z.mean(1, keepdim=True) + mean**2
+    return ((spread - positive) / var).mean()
 
 
 class GaussianHead(nn.Module):
@@ -103,13 +103,13 @@ class CSROLoss(TaskLoss):
         z_t = encoder.transition_embeddings(buffers.make_context(obs, act, rew, nxt))  # (tasks, n, latent)
         z = z_t.mean(1)
         dml = dml_loss(z, tasks, c.dml_beta, c.dml_power, c.dml_eps)
-        sa = torch.cat([obs, act], -1).reshape(-1, obs.shape[-1] + act.shape[-1])
-        flat = z_t.reshape(-1, z_t.shape[-1]).float()
+        sa = torch.cat([obs, act], -1)  # (tasks, n, obs + action)
+        z_t = z_t.float()
         q = _club(algo)
         q_mean, q_log_var = q(sa)
-        q_nll = gaussian_nll(q_mean, q_log_var, flat.detach())  # fits q; reaches only q's parameters
+        q_nll = gaussian_nll(q_mean, q_log_var, z_t.detach())  # fits q; reaches only q's parameters
         mean, log_var = functional_call(q, detached_params(q), (sa,))
-        club = club_upper_bound(mean, log_var, flat)  # reaches only the encoder
+        club = club_upper_bound(mean, log_var, z_t)  # reaches only the encoder
         loss = dml + c.club_weight * club + q_nll
         return loss, z, {"train/dml_loss": dml.item(), "train/club": club.item(), "train/club_nll": q_nll.item()}
 
