@@ -10,6 +10,7 @@ import torch
 
 from omrl_bench.baselines.corro import corro_infonce
 from omrl_bench.baselines.csro import club_upper_bound
+from omrl_bench.baselines.unicorn import recon_nll
 from omrl_bench.core.losses import gaussian_nll
 
 
@@ -54,26 +55,54 @@ def test_gaussian_nll_of_one_head_and_of_an_ensemble() -> None:
     mean, log_var, target = rng.normal(size=(5, 4)), rng.normal(size=(5, 4)), rng.normal(size=(5, 4))
     expected = -np.mean([_np_log_normal(target[i], mean[i], log_var[i]) for i in range(5)])
     assert gaussian_nll(*(torch.tensor(x) for x in (mean, log_var, target))).item() == pytest.approx(expected)
-    members_mean, members_log_var = rng.normal(size=(3, 5, 4)), rng.normal(size=(3, 5, 4))
-    expected = -np.mean(
-        [_np_log_normal(target[i], members_mean[e, i], members_log_var[e, i]) for e in range(3) for i in range(5)]
+
+
+def test_unicorn_reconstruction_nll_of_an_ensemble_on_the_reference_scale() -> None:
+    rng = np.random.default_rng(1)
+    members, n, obs_dim = 3, 5, 4  # rows: (s' - s) of obs_dim dimensions, then r
+    target = rng.normal(size=(n, obs_dim + 1))
+    mean, log_var = rng.normal(size=(members, n, obs_dim + 1)), rng.normal(size=(members, n, obs_dim + 1))
+
+    def term(e: int, i: int, k: int) -> float:  # -2 log N(target | mean, var) less its constant
+        return float((target[i, k] - mean[e, i, k]) ** 2 / np.exp(log_var[e, i, k]) + log_var[e, i, k])
+
+    expected = np.mean(
+        [
+            np.mean([term(e, i, k) for k in range(obs_dim)]) + term(e, i, obs_dim)
+            for e in range(members)
+            for i in range(n)
+        ]
     )
-    ours = gaussian_nll(torch.tensor(members_mean), torch.tensor(members_log_var), torch.tensor(target))
-    assert ours.item() == pytest.approx(expected)
+    ours = recon_nll(torch.tensor(mean), torch.tensor(log_var), torch.tensor(target))
+    assert ours.item() == pytest.approx(expected, rel=1e-10)
+    # the reward weighs as much as all the state dimensions together, whatever obs_dim is
+    exact = torch.zeros(1, 1, obs_dim + 1, dtype=torch.float64)
+    off_reward, off_state = exact.clone(), exact.clone()
+    off_reward[..., -1], off_state[..., :-1] = 1.0, 1.0
+    assert recon_nll(off_reward, exact[0], exact[0]).item() == pytest.approx(1.0)
+    assert recon_nll(off_state, exact[0], exact[0]).item() == pytest.approx(1.0)
 
 
 def test_corro_infonce_with_generated_negatives() -> None:
     rng = np.random.default_rng(2)
     n, k, d, tau = 6, 4, 3, 0.1
     anchor, positive, negatives = rng.normal(size=(n, d)), rng.normal(size=(n, d)), rng.normal(size=(n, k, d))
+
+    def unit(x: np.ndarray) -> np.ndarray:
+        return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
     losses = []
     for i in range(n):
-        logits = np.concatenate([[anchor[i] @ positive[i]], negatives[i] @ anchor[i]]) / tau
+        a = unit(anchor[i])
+        logits = np.concatenate([[a @ unit(positive[i])], unit(negatives[i]) @ a]) / tau
         losses.append(-(logits[0] - np.log(np.sum(np.exp(logits - logits.max()))) - logits.max()))
     ours = corro_infonce(*(torch.tensor(x) for x in (anchor, positive, negatives)), tau)
     assert ours.item() == pytest.approx(float(np.mean(losses)), rel=1e-6)
-    # the positive far ahead of every negative: near-zero loss
-    easy = corro_infonce(torch.ones(2, 3), torch.ones(2, 3), -torch.ones(2, 5, 3), tau)
+    # cosine similarity: scaling an embedding changes nothing
+    scaled = corro_infonce(*(torch.tensor(x) for x in (3.0 * anchor, positive, 0.5 * negatives)), tau)
+    assert scaled.item() == pytest.approx(ours.item(), rel=1e-6)
+    # the positive pointing with the anchor and every negative against it: near-zero loss
+    easy = corro_infonce(torch.ones(2, 3), 2 * torch.ones(2, 3), -torch.ones(2, 5, 3), tau)
     assert easy.item() < 1e-6
 
 

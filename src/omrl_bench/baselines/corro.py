@@ -3,22 +3,24 @@
 Paper: Yuan and Lu, "Robust Task Representations for Offline Meta-Reinforcement Learning via
 Contrastive Learning", ICML 2022. Reference code: PKU-RL/CORRO.
 
-CORRO learns an embedding of each single transition (s, a, r, s') by InfoNCE (temperature 0.1) and
-aggregates a context's transition embeddings into the task embedding (here their mean, FOCAL's
-encoder), on FOCAL's actor-critic. For an anchor transition of task i, the positive shares its (s, a)
-and its task (on the deterministic tasks here: the anchor transition itself), and the ``negatives``
-negatives share the anchor's (s, a) and take (r*, s'*) as another task would produce them:
-- ``cvae``: from a conditional VAE over (s, a) -> (r, s') trained on every task's data (MSE on r and
-  s', KL weight ``cvae_kl_weight``), decoded from prior draws of its latent;
+CORRO learns an embedding of each single transition (s, a, r, s') by InfoNCE (temperature 0.1, on
+L2-normalised embeddings) and aggregates a context's transition embeddings into the task embedding
+(here their mean, FOCAL's encoder), on FOCAL's actor-critic. For an anchor transition of task i, the
+positive is another transition of task i, drawn independently (as in the reference code), and the
+``negatives`` negatives share the anchor's (s, a) and take (r*, s'*) as another task would produce them:
+- ``cvae``: from a conditional VAE over (s, a) -> (r, s') trained on every task's data (the mean
+  squared error of s' plus that of r, plus ``cvae_kl_weight`` = 0.2 times the KL term, latent size 5:
+  the reference's settings), decoded from prior draws of its latent;
 - ``reward-randomisation``: r* = r + N(0, ``reward_noise``^2), s'* = s'.
 Because the negatives differ from the anchor only in (r, s'), the embedding must carry the task's
 reward and dynamics and not the behaviour policy's (s, a) distribution.
 
 Deliberate differences (see docs/deviations.md):
-- The positive is the anchor's own embedding (the paper's same-(s, a), same-task positive, exact for
-  deterministic tasks); similarities are dot products of tanh-bounded embeddings.
 - ``anchors_per_task`` transitions of each meta-batch task are anchors at every step (not all of them).
-- The CVAE trains with the encoder, in the same backward pass (the reference pre-trains it).
+- The CVAE trains with the encoder, in the same backward pass (the reference pre-trains it); so does
+  the InfoNCE (the reference pre-trains the transition encoder alone, then freezes it for RL).
+- The task embedding is the mean of the transition embeddings, detached from the actor-critic as for
+  every method here (the reference aggregates with a self-attention layer trained by the critic).
 """
 
 from __future__ import annotations
@@ -51,9 +53,9 @@ class CorroLossConfig:
     anchors_per_task: int = 32
     negative_source: str = "cvae"  # cvae | reward-randomisation (the variant)
     reward_noise: float = 0.5
-    cvae_latent: int = 8
+    cvae_latent: int = 5
     cvae_hidden: int = 64
-    cvae_kl_weight: float = 1.0
+    cvae_kl_weight: float = 0.2
     cvae_lr: float = 1e-3
 
 
@@ -67,11 +69,13 @@ class CorroConfig(RunConfig):
 def corro_infonce(
     anchor: torch.Tensor, positive: torch.Tensor, negatives: torch.Tensor, temperature: float
 ) -> torch.Tensor:
-    """InfoNCE with one positive (N, d) and K negatives (N, K, d) per anchor (N, d): logits are dot
-    products over ``temperature``, the positive first; the mean cross-entropy toward the positive."""
+    """InfoNCE with one positive (N, d) and K negatives (N, K, d) per anchor (N, d): logits are cosine
+    similarities (dot products of L2-normalised embeddings) over ``temperature``, the positive first;
+    the mean cross-entropy toward the positive."""
+    anchor, positive, negatives = (F.normalize(x.float(), dim=-1) for x in (anchor, positive, negatives))
     pos = (anchor * positive).sum(-1, keepdim=True)
     neg = torch.einsum("nd,nkd->nk", anchor, negatives)
-    logits = torch.cat([pos, neg], -1).float() / temperature
+    logits = torch.cat([pos, neg], -1) / temperature
     return F.cross_entropy(logits, torch.zeros(len(anchor), dtype=torch.long, device=anchor.device))
 
 
@@ -85,14 +89,16 @@ class TransitionCVAE(nn.Module):
         self.dec = mlp(self.sa + latent, obs_dim + 1, hidden, 3)
 
     def loss(self, sa: torch.Tensor, rs: torch.Tensor, kl_weight: float, generator: torch.Generator) -> torch.Tensor:
-        """MSE reconstruction of (r, s') plus ``kl_weight`` times KL(q(h | .) || N(0, I))."""
+        """The mean squared errors of r and of s' (each averaged over its dimensions) plus ``kl_weight``
+        times KL(q(h | .) || N(0, I))."""
         out = self.enc(torch.cat([sa, rs], -1)).float()
         mean, log_var = out[..., : self.latent], out[..., self.latent :].clamp(-10.0, 4.0)
         noise = torch.randn(mean.shape, generator=generator, device=mean.device)
         h = mean + (0.5 * log_var).exp() * noise
         recon = self.dec(torch.cat([sa, h.to(sa.dtype)], -1)).float()
         kl = 0.5 * (log_var.exp() + mean**2 - 1.0 - log_var).sum(-1).mean()
-        return F.mse_loss(recon, rs.float()) + kl_weight * kl
+        rs = rs.float()
+        return F.mse_loss(recon[..., 0], rs[..., 0]) + F.mse_loss(recon[..., 1:], rs[..., 1:]) + kl_weight * kl
 
     @torch.no_grad()
     def sample(self, sa: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
@@ -122,6 +128,7 @@ class CorroLoss(TaskLoss):
         z = encoder(buffers.sample_context(tasks, algo.cfg.context_size, gen))  # the task embeddings
         a_obs, a_act, a_rew, a_nxt = buffers.sample_transitions(tasks, c.anchors_per_task, gen)
         anchor_ctx = buffers.make_context(a_obs, a_act, a_rew, a_nxt)
+        positive_ctx = buffers.make_context(*buffers.sample_transitions(tasks, c.anchors_per_task, gen))
         sa = torch.cat([a_obs, a_act], -1).reshape(-1, a_obs.shape[-1] + a_act.shape[-1])
         k = c.negatives
         metrics: dict[str, float] = {}
@@ -143,8 +150,9 @@ class CorroLoss(TaskLoss):
 
         neg_ctx = buffers.make_context(rep(a_obs), rep(a_act), neg_r.to(a_rew.dtype), neg_next.to(a_nxt.dtype))
         e_anchor = encoder.transition_embeddings(anchor_ctx).reshape(len(sa), -1)
+        e_pos = encoder.transition_embeddings(positive_ctx).reshape(len(sa), -1)
         e_neg = encoder.transition_embeddings(neg_ctx)
-        nce = corro_infonce(e_anchor, e_anchor, e_neg, c.nce_temperature)
+        nce = corro_infonce(e_anchor, e_pos, e_neg, c.nce_temperature)
         metrics["train/corro_nce"] = nce.item()
         return loss + nce, z, metrics
 

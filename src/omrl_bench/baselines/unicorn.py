@@ -5,9 +5,12 @@ Meta-Reinforcement Learning", NeurIPS 2024. Reference code: betray12138/UNICORN.
 
 UNICORN shows that FOCAL, CORRO and CSRO bound the same mutual information I(Z; M) and combines the
 bounds on FOCAL's encoder and actor-critic:
-- ``ss`` (self-supervised): an ensemble of Gaussian decoders predicts (s' - s, r) from (z, s, a), z
-  being the task embedding of the transition's task (with gradient: the reconstruction trains the
-  encoder), by negative log-likelihood; plus ``focal_weight`` (alpha / (1 - alpha)) times FOCAL's DML.
+- ``ss`` (self-supervised): an ensemble of Gaussian decoders predicts (s' - s, r) of the context's
+  own transitions from (z, s, a), z being the task embedding those transitions produce (with gradient:
+  the reconstruction trains the encoder), by negative log-likelihood on the reference code's scale
+  (``recon_nll``: the state change's per-dimension mean plus the reward's term, without the 1/2, so
+  that the reward, which carries the task on the sparse and velocity suites, weighs as much as all the
+  state dimensions together); plus ``focal_weight`` (alpha / (1 - alpha)) times FOCAL's DML.
 - ``sup`` (supervised): a linear task classifier on z with a cross-entropy over the training tasks
   replaces the reconstruction.
 alpha / (1 - alpha) = 0.15 on Ant and Cheetah (the paper's setting); the paper gives none for the point
@@ -16,6 +19,10 @@ robots, where we use 1.0, fixed before any run.
 Deliberate differences (see docs/deviations.md):
 - r is the context's reward (sparse on sparse suites), the signal the encoder itself sees.
 - Evaluated with offline context of every quality (the paper's IID and OOD contexts are our qualities).
+- FOCAL's deterministic encoder, shared by every method of the table; the reference samples each
+  transition's embedding from a Gaussian with a learned variance (at least 0.1).
+- Three decoders averaged (the reference's configs use one); log-variance hard-clamped to [-10, 4]
+  (the reference learns soft bounds with a penalty).
 """
 
 from __future__ import annotations
@@ -31,7 +38,6 @@ from omrl_bench.baselines.focal import dml_loss
 from omrl_bench.core.actor_critic import ActorCriticConfig
 from omrl_bench.core.buffers import TaskBuffers
 from omrl_bench.core.context_rl import ContextRL
-from omrl_bench.core.losses import gaussian_nll
 from omrl_bench.core.networks import BatchedMLP
 from omrl_bench.core.registry import AlgorithmSpec, Dims, register_algorithm
 from omrl_bench.core.task_losses import TaskLoss, make_task_loss, register_task_loss
@@ -50,7 +56,6 @@ class UnicornLossConfig:
     decoders: int = 3  # ensemble members (ss)
     decoder_hidden: int = 64
     head_lr: float = 1e-3  # the decoders' or the classifier's optimiser
-    recon_transitions: int = 64  # per task and step (ss)
 
 
 @dataclass(frozen=True)
@@ -60,11 +65,23 @@ class UnicornConfig(RunConfig):
     ac: ActorCriticConfig = field(default_factory=ActorCriticConfig)
 
 
+def recon_nll(mean: torch.Tensor, log_var: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """UNICORN's reconstruction NLL of (s' - s, r) rows (last axis: state dimensions, then the reward)
+    without the constant and the 1/2: the state change's mean over its dimensions plus the reward's term,
+    averaged over samples and ensemble members."""
+    terms = (target - mean) ** 2 / log_var.exp() + log_var
+    return (terms[..., :-1].mean(-1) + terms[..., -1]).mean()
+
+
 class _UnicornLoss(TaskLoss):
-    def embed(self, algo: ContextRL, buffers: TaskBuffers, tasks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def embed(
+        self, algo: ContextRL, buffers: TaskBuffers, tasks: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
+        """The task embeddings, the weighted DML loss, and the context transitions (s, a, r, s')."""
         c = self.cfg
-        z = algo.encoder(buffers.sample_context(tasks, algo.cfg.context_size, algo.generator))
-        return z, c.focal_weight * dml_loss(z, tasks, c.dml_beta, c.dml_power, c.dml_eps)
+        parts = buffers.sample_transitions(tasks, algo.cfg.context_size, algo.generator)
+        z = algo.encoder(buffers.make_context(*parts))
+        return z, c.focal_weight * dml_loss(z, tasks, c.dml_beta, c.dml_power, c.dml_eps), parts
 
 
 @register_task_loss("unicorn-ss")
@@ -82,14 +99,13 @@ class UnicornSS(_UnicornLoss):
         self, algo: ContextRL, buffers: TaskBuffers, tasks: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
         c = self.cfg
-        z, dml = self.embed(algo, buffers, tasks)
-        obs, act, rew, nxt = buffers.sample_transitions(tasks, c.recon_transitions, algo.generator)
+        z, dml, (obs, act, rew, nxt) = self.embed(algo, buffers, tasks)
         m, n = rew.shape
         x = torch.cat([z[:, None, :].expand(m, n, -1), obs, act], -1).reshape(m * n, -1)
         target = torch.cat([nxt - obs, rew[..., None]], -1).reshape(m * n, -1)
         out = _module(algo, "decoders")(x.expand(c.decoders, -1, -1)).float()  # (members, m * n, 2 D)
         mean, log_var = out[..., : self.out_dim], out[..., self.out_dim :].clamp(-10.0, 4.0)
-        recon = gaussian_nll(mean, log_var, target)  # averaged over the members too
+        recon = recon_nll(mean, log_var, target)  # averaged over the members too
         return recon + dml, z, {"train/recon_nll": recon.item(), "train/dml_loss": dml.item()}
 
 
@@ -104,7 +120,7 @@ class UnicornSup(_UnicornLoss):
     def __call__(
         self, algo: ContextRL, buffers: TaskBuffers, tasks: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
-        z, dml = self.embed(algo, buffers, tasks)
+        z, dml, _ = self.embed(algo, buffers, tasks)
         ce = F.cross_entropy(_module(algo, "classifier")(z).float(), tasks)
         return ce + dml, z, {"train/task_ce": ce.item(), "train/dml_loss": dml.item()}
 
