@@ -121,12 +121,16 @@ def test_methods_grid_and_table_ranks_with_ties() -> None:
                 rows.append(
                     {"label": label, "suite": "sparse-point-robot", "train": "mixed", "test": q, "update": "soft"}
                     | {"seed": seed, "return": base + noise + (1.0 if q == "mixed" else 0.0)}
+                    | {"rms": 0.001 if (label, seed) == ("CORRO cvae", 0) else 0.5}
                 )
     algos = (("focal", "focal"), ("csro", "csro"), ("corro", "cvae"))
     table = tables.methods_table(pd.DataFrame(rows), ("sparse-point-robot",), algos).set_index("algorithm")
     assert table.loc["FOCAL", "iid_mean"] == pytest.approx(11.0) and table.loc["FOCAL", "ood_mean"] == pytest.approx(10)
     assert list(table["ood_rank"]) == ["1", "1", "3"]  # FOCAL and CSRO overlap: a tie; CORRO below both
-    assert "| sparse-point-robot | CORRO cvae | 3/3 |" in tables.to_markdown("methods", table.reset_index(), 3)
+    markdown = tables.to_markdown("methods", table.reset_index(), 3)
+    assert "| sparse-point-robot | CORRO cvae | 3/3 |" in markdown
+    # the seed whose test-task embeddings are one point is counted as collapsed
+    assert list(table["collapsed"]) == [0, 0, 1] and markdown.splitlines()[-1].endswith("| 1/3 |")
     assert table.loc["CSRO", "ood_p_improve"] == pytest.approx(7 / 9) and table.loc["CORRO cvae", "ood_p_improve"] == 0
     # the published numbers are cited, each environment's line marked not comparable, with its ordering
     lines = tables.published_methods_lines()

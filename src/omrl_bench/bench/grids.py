@@ -21,6 +21,8 @@ from omrl_bench.datasets.recipe import QUALITIES
 from omrl_bench.envs.suites import SUITES
 from omrl_bench.errors import OmrlError
 
+COLLAPSED_RMS = 0.01  # a run whose test tasks' mean embeddings spread less than this (RMS) has one embedding
+
 SPR = "sparse-point-robot"
 POINT_ROBOTS = (SPR, "point-robot-wind")
 Row = tuple[str, str]  # (algorithm, variant): one row of a table

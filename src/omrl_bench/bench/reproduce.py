@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from omrl_bench.bench import grids
+from omrl_bench.bench.grids import COLLAPSED_RMS
 from omrl_bench.core.train_config import PRECISIONS
 from omrl_bench.errors import OmrlError
 
@@ -34,7 +35,10 @@ NOTES = {
     "taken per seed). Rank: 1 + the number of methods whose 95% interval lies wholly above this one's (overlaps "
     "tie; overlaps are not transitive, so A may tie B and B tie C while C ranks above A), among the rows with "
     "finished runs: provisional while a row is pending. Per-quality OOD columns show mean (std) and rank; their "
-    "intervals are in the CSV. Published numbers (UNICORN's Table 2: HalfCheetah-Vel and Ant-Dir, mixed data, "
+    "intervals are in the CSV. Collapsed: seeds whose held-out tasks' mean embeddings have an RMS spread below "
+    f"{COLLAPSED_RMS:g} (one embedding for every task, so the policy cannot tell the tasks apart; a threshold far "
+    "below the spread of every other committed run, RMS 0.18 to 1.39). Published numbers "
+    "(UNICORN's Table 2: HalfCheetah-Vel and Ant-Dir, mixed data, "
     "6 seeds) are on other tasks and reward scales than any suite here: they are cited below the table as not "
     "comparable, for their orderings.",
     "returns": "Trained on expert data, tested with expert context on the held-out tasks. The paper gives no "

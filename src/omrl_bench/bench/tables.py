@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from omrl_bench.bench import paper
-from omrl_bench.bench.grids import Planned, Row, finished
+from omrl_bench.bench.grids import COLLAPSED_RMS, Planned, Row, finished
 from omrl_bench.core.registry import label as row_label
 from omrl_bench.core.train_config import PRECISIONS
 from omrl_bench.datasets.recipe import QUALITIES
@@ -556,6 +556,7 @@ def to_markdown(name: str, table: pd.DataFrame, seeds: int) -> str:
     elif name == "methods":
         header = ["suite", "algorithm", "seeds", "IID (mixed)", "95% CI", "rank", "OOD mean", "95% CI", "rank"]
         header += [f"OOD {q}" for q in OOD] + [f"P(OOD > {r[0]['algorithm']})" if r else "P(OOD > first)"]
+        header += ["collapsed"]
         body = [
             [
                 x["suite"],
@@ -567,6 +568,7 @@ def to_markdown(name: str, table: pd.DataFrame, seeds: int) -> str:
                 x["ood_rank"],
                 *(_ranked(x, q) for q in OOD),
                 _num(x["ood_p_improve"]),
+                f"{x['collapsed']}/{x['iid_seeds']}" if x["iid_seeds"] else "-",
             ]
             for x in r
         ]
@@ -721,6 +723,7 @@ def methods_table(df: pd.DataFrame, suites: tuple[str, ...], algos: tuple[Row, .
             row: dict[str, Any] = {"suite": suite, "algorithm": label}
             iid = by_test["mixed"] if "mixed" in by_test else pd.Series(dtype=float)
             row |= {f"iid_{k}": v for k, v in summary(iid).items()}
+            row["collapsed"] = int((sel.groupby("seed")["rms"].first() < COLLAPSED_RMS).sum()) if len(sel) else 0
             ood = by_test[list(OOD)].mean(axis=1) if set(OOD) <= set(by_test.columns) else pd.Series(dtype=float)
             row |= {f"ood_{k}": v for k, v in summary(ood).items()}
             row["_ood_runs"] = ood.dropna().to_numpy(dtype=float)
