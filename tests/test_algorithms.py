@@ -135,6 +135,32 @@ def test_resume_refuses_a_different_config(smoke_root: Path, tmp_path: Path) -> 
         execute(spec, tmp_path, smoke_root, True, False)
 
 
+def test_a_run_being_trained_elsewhere_is_refused_and_resumes_after(smoke_root: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from omrl_bench.core.trainer import LOCK
+    from omrl_bench.errors import OmrlError
+
+    run_dir = tmp_path / "focal-focal-sparse-point-robot-expert-s0"
+    (run_dir / LOCK).parent.mkdir(parents=True)
+    hold = (
+        "import fcntl, sys, time; f = open(sys.argv[1], 'a+'); fcntl.flock(f, fcntl.LOCK_EX); "
+        "f.write('4242'); f.flush(); print('held', flush=True); time.sleep(60)"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(run_dir / LOCK)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(OmrlError, match=r"being trained by another process \(pid 4242\)"):
+            execute(_spec("focal", "focal"), tmp_path, smoke_root, True, False)
+        assert not (run_dir / "final.json").exists() and not (run_dir / "progress.csv").exists()
+    finally:
+        holder.kill()  # a killed holder leaves no lock behind
+        holder.wait()
+    report = execute(_spec("focal", "focal"), tmp_path, smoke_root, True, False)
+    assert (run_dir / "final.json").exists() and report["steps"] > 0
+
+
 def _random_buffers(
     n_tasks: int, size: int, obs_dim: int, action_dim: int, action: np.ndarray | None = None
 ) -> TaskBuffers:

@@ -9,11 +9,13 @@ counters and RNG states, so a resumed run continues exactly where it stopped.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,33 @@ import yaml
 from omrl_bench.errors import OmrlError
 
 CHECKPOINT = "checkpoints/last.pt"
+LOCK = "checkpoints/.lock"  # held (flock) by the process that trains the run
+
+
+@contextlib.contextmanager
+def exclusive_run(run_dir: Path) -> Iterator[None]:
+    """Hold ``run_dir``'s lock while training it, so that a second process (a restarted grid beside an old
+    one's surviving workers, or two commands on one ``--out``) fails at once instead of writing into the
+    same checkpoint and progress log. The kernel drops the lock when its process dies, so a killed run
+    never leaves it behind."""
+    path = run_dir / LOCK
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "unknown"
+            raise OmrlError(
+                f"{run_dir} is being trained by another process (pid {holder}); let it finish or stop it first"
+            ) from None
+        f.truncate(0)
+        f.write(str(os.getpid()))
+        f.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _atomic_torch_save(obj: Any, path: Path) -> None:
@@ -78,8 +107,30 @@ def run_training(
     resume: bool,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Train ``algo`` for ``steps`` updates with periodic evaluation and checkpoints; return the final report."""
+    """Train ``algo`` for ``steps`` updates with periodic evaluation and checkpoints; return the final report.
+    The run directory is locked for the duration (``exclusive_run``)."""
     run_dir.mkdir(parents=True, exist_ok=True)
+    with exclusive_run(run_dir):
+        return _train_locked(
+            algo, buffers, run_dir, config, steps, eval_every, checkpoint_every, log_every,
+            evaluate, finalize, resume, progress,
+        )  # fmt: skip
+
+
+def _train_locked(
+    algo: Any,
+    buffers: Any,
+    run_dir: Path,
+    config: dict[str, Any],
+    steps: int,
+    eval_every: int,
+    checkpoint_every: int,
+    log_every: int,
+    evaluate: Callable[[int], dict[str, float]],
+    finalize: Callable[[], dict[str, Any]],
+    resume: bool,
+    progress: bool,
+) -> dict[str, Any]:
     ckpt = run_dir / CHECKPOINT
     config_path = run_dir / "config.yaml"
     start, wall_offset = 0, 0.0  # wall_offset: training time already spent before a resume
