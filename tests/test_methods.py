@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from omrl_bench.baselines.corro import corro_infonce
-from omrl_bench.baselines.csro import club_upper_bound
+from omrl_bench.baselines.csro import GaussianHead, club_upper_bound
 from omrl_bench.baselines.unicorn import recon_nll
 from omrl_bench.core.losses import gaussian_nll
 
@@ -48,6 +48,9 @@ def test_club_upper_bound_matches_the_pairwise_definition_within_each_task() -> 
     # bound leaves the task information alone
     per_task = np.repeat(rng.normal(size=(tasks, 1, d)), n, axis=1)
     assert club_upper_bound(torch.tensor(per_task), fixed_var, torch.tensor(per_task)).item() == pytest.approx(0.0)
+    # q as the reference builds it: whatever its input, variance in [softplus(-1), softplus(1)]
+    q_mean, q_log_var = GaussianHead(4, d, 16)(1e4 * torch.randn(64, 4, generator=torch.Generator().manual_seed(0)))
+    assert q_mean.abs().max() <= 1.0 and math.log(0.313) <= q_log_var.min() <= q_log_var.max() <= math.log(1.314)
 
 
 def test_gaussian_nll_of_one_head_and_of_an_ensemble() -> None:

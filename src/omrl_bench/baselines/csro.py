@@ -14,8 +14,8 @@ paper's settings), and 10 on Ant-Fwd-Back, where the paper gives none (``envs/su
 Deliberate differences (see docs/deviations.md):
 - CSRO's online-exploration test mode is not used: every method here is tested with offline context.
 - The CLUB negative term averages over every pair (i, j) of a task's context transitions in closed
-  form; q's variance is exp of a clamped log-variance (the reference uses a softplus); q's NLL and
-  the encoder's CLUB term share one backward pass (the encoder sees q through detached parameters).
+  form; q's NLL and the encoder's CLUB term share one backward pass (the encoder sees q through
+  detached parameters).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import typing
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
@@ -46,7 +47,7 @@ class CSROLossConfig:
     dml_power: float = 2.0
     dml_eps: float = 0.1
     club_weight: float = 25.0  # lambda
-    club_hidden: int = 64  # width of q_psi(z | s, a), an MLP of depth 3
+    club_hidden: int = 200  # width of q_psi(z | s, a), an MLP of depth 3 (the reference's)
     club_lr: float = 1e-3
 
 
@@ -69,7 +70,9 @@ def club_upper_bound(mean: torch.Tensor, log_var: torch.Tensor, z: torch.Tensor)
 
 
 class GaussianHead(nn.Module):
-    """x -> (mean, log-variance) of a diagonal Gaussian, log-variance clamped to [-10, 4]."""
+    """x -> (mean, log-variance) of a diagonal Gaussian as CSRO's reference builds q(z | s, a): an MLP with a
+    tanh on its outputs, the mean being the first half and the variance softplus of the second, so that the
+    variance stays in [softplus(-1), softplus(1)] = [0.31, 1.31] and the CLUB term's 1 / variance is bounded."""
 
     def __init__(self, in_dim: int, out_dim: int, hidden: int) -> None:
         super().__init__()
@@ -77,8 +80,8 @@ class GaussianHead(nn.Module):
         self.out_dim = out_dim
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        out = self.net(x).float()
-        return out[..., : self.out_dim], out[..., self.out_dim :].clamp(-10.0, 4.0)
+        out = torch.tanh(self.net(x).float())
+        return out[..., : self.out_dim], F.softplus(out[..., self.out_dim :]).log()
 
 
 def _club(algo: ContextRL) -> GaussianHead:
