@@ -3,7 +3,8 @@
 Paper: Gao, Zhang, Li et al., "Context Shift Reduction for Offline Meta-Reinforcement Learning",
 NeurIPS 2023. Reference code: MoreanP/CSRO.
 
-CSRO = FOCAL's encoder, DML loss and actor-critic, plus ``club_weight`` (lambda) times a CLUB upper
+CSRO = FOCAL's encoder, ``dml_weight`` (10, the reference's z_loss_weight) times FOCAL's DML loss, and
+FOCAL's actor-critic, plus ``club_weight`` (lambda) times a CLUB upper
 bound on the mutual information between a transition's embedding z_i and its (s_i, a_i): a
 variational Gaussian q_psi(z | s, a) is fitted to the (detached) embeddings by negative
 log-likelihood, and the encoder minimises
@@ -46,6 +47,7 @@ class CSROLossConfig:
     dml_beta: float = 1.0
     dml_power: float = 2.0
     dml_eps: float = 0.1
+    dml_weight: float = 10.0  # the reference's z_loss_weight: with lambda, it sets the CLUB-to-DML ratio (2.5)
     club_weight: float = 25.0  # lambda
     club_hidden: int = 200  # width of q_psi(z | s, a), an MLP of depth 3 (the reference's)
     club_lr: float = 1e-3
@@ -105,7 +107,7 @@ class CSROLoss(TaskLoss):
         encoder = typing.cast(MLPEncoder, algo.encoder)
         z_t = encoder.transition_embeddings(buffers.make_context(obs, act, rew, nxt))  # (tasks, n, latent)
         z = z_t.mean(1)
-        dml = dml_loss(z, tasks, c.dml_beta, c.dml_power, c.dml_eps)
+        dml = c.dml_weight * dml_loss(z, tasks, c.dml_beta, c.dml_power, c.dml_eps)
         sa = torch.cat([obs, act], -1)  # (tasks, n, obs + action)
         z_t = z_t.float()
         q = _club(algo)
