@@ -12,7 +12,8 @@ bounds on FOCAL's encoder and actor-critic:
   that the reward, which carries the task on the sparse and velocity suites, weighs as much as all the
   state dimensions together); plus ``focal_weight`` (alpha / (1 - alpha)) times FOCAL's DML.
 - ``sup`` (supervised): a linear task classifier on z with a cross-entropy over the training tasks
-  replaces the reconstruction.
+  replaces the reconstruction (from the paper's description: the reference repository has no code path
+  for it).
 alpha / (1 - alpha) = 0.15 on Ant and Cheetah (the paper's setting); the paper gives none for the point
 robots, where we use 1.0, fixed before any run.
 
