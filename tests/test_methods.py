@@ -20,7 +20,7 @@ def _np_log_normal(x: np.ndarray, mean: np.ndarray, log_var: np.ndarray) -> floa
 
 def test_club_upper_bound_matches_the_pairwise_definition_within_each_task() -> None:
     rng = np.random.default_rng(0)
-    tasks, n, d = 3, 7, 2
+    tasks, n, d = 3, 7, 5  # d != 2: the log-density scale differs from CSRO's by 2 / d
     mean, log_var = rng.normal(size=(tasks, n, d)), rng.normal(scale=0.5, size=(tasks, n, d))
     z = rng.normal(size=(tasks, n, d))
     var = np.exp(log_var)

@@ -158,6 +158,12 @@ def test_review_findings_stay_fixed(tmp_path: Path) -> None:
     old = json.loads(json.dumps(today))
     old["config"]["encoder"]["type"] = "attention"
     assert migrate_config(old) != migrate_config(today)
+    # a UNICORN run saved before its reconstruction was brought to the reference never equals today's
+    spec = RunSpec("unicorn", "ss", "sparse-point-robot", "mixed", ("mixed",), 0, "cpu", "cpu")
+    today = run_config(spec)[2]
+    old = json.loads(json.dumps(today))
+    old["config"]["task_loss"]["recon_transitions"] = 64
+    assert migrate_config(old) != migrate_config(today) and migrate_config(today) == today
     # bad --set values and names are one-line errors
     with pytest.raises(OmrlError, match="is not a value"):
         resolve_config("focal", None, "sparse-point-robot", "smoke", ["ac.alpha=["])

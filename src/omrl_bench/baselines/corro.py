@@ -9,8 +9,9 @@ L2-normalised embeddings) and aggregates a context's transition embeddings into 
 positive is another transition of task i, drawn independently (as in the reference code), and the
 ``negatives`` negatives share the anchor's (s, a) and take (r*, s'*) as another task would produce them:
 - ``cvae``: from a conditional VAE over (s, a) -> (r, s') trained on every task's data (the mean
-  squared error of s' plus that of r, plus ``cvae_kl_weight`` = 0.2 times the KL term, latent size 5:
-  the reference's settings), decoded from prior draws of its latent;
+  squared error of s' plus that of r, plus ``cvae_kl_weight`` = 0.2 times the KL term; latent size 5,
+  one hidden layer of 64, learning rate 3e-4: the reference's point-robot settings), decoded from prior
+  draws of its latent;
 - ``reward-randomisation``: r* = r + N(0, ``reward_noise``^2), s'* = s'.
 Because the negatives differ from the anchor only in (r, s'), the embedding must carry the task's
 reward and dynamics and not the behaviour policy's (s, a) distribution.
@@ -20,7 +21,9 @@ Deliberate differences (see docs/deviations.md):
 - The CVAE trains with the encoder, in the same backward pass (the reference pre-trains it); so does
   the InfoNCE (the reference pre-trains the transition encoder alone, then freezes it for RL).
 - The task embedding is the mean of the transition embeddings, detached from the actor-critic as for
-  every method here (the reference aggregates with a self-attention layer trained by the critic).
+  every method here (the reference aggregates with a self-attention layer trained by the critic); the
+  transition embeddings are FOCAL's tanh outputs, L2-normalised inside the InfoNCE only (the
+  reference's encoder normalises its output itself).
 """
 
 from __future__ import annotations
@@ -55,8 +58,9 @@ class CorroLossConfig:
     reward_noise: float = 0.5
     cvae_latent: int = 5
     cvae_hidden: int = 64
+    cvae_depth: int = 1  # hidden layers of its encoder and of its decoder
     cvae_kl_weight: float = 0.2
-    cvae_lr: float = 1e-3
+    cvae_lr: float = 3e-4
 
 
 @dataclass(frozen=True)
@@ -82,11 +86,11 @@ def corro_infonce(
 class TransitionCVAE(nn.Module):
     """q(h | s, a, r, s') and p(r, s' | s, a, h) with a standard normal prior on h."""
 
-    def __init__(self, obs_dim: int, action_dim: int, latent: int, hidden: int) -> None:
+    def __init__(self, obs_dim: int, action_dim: int, latent: int, hidden: int, depth: int) -> None:
         super().__init__()
         self.latent, self.sa = latent, obs_dim + action_dim
-        self.enc = mlp(2 * obs_dim + action_dim + 1, 2 * latent, hidden, 3)
-        self.dec = mlp(self.sa + latent, obs_dim + 1, hidden, 3)
+        self.enc = mlp(2 * obs_dim + action_dim + 1, 2 * latent, hidden, depth)
+        self.dec = mlp(self.sa + latent, obs_dim + 1, hidden, depth)
 
     def loss(self, sa: torch.Tensor, rs: torch.Tensor, kl_weight: float, generator: torch.Generator) -> torch.Tensor:
         """The mean squared errors of r and of s' (each averaged over its dimensions) plus ``kl_weight``
@@ -113,7 +117,8 @@ class CorroLoss(TaskLoss):
     def setup(self, algo: ContextRL) -> None:
         if self.cfg.negative_source == "cvae":
             d = algo.dims
-            algo.cvae = TransitionCVAE(d.obs_dim, d.action_dim, self.cfg.cvae_latent, self.cfg.cvae_hidden)
+            c = self.cfg
+            algo.cvae = TransitionCVAE(d.obs_dim, d.action_dim, c.cvae_latent, c.cvae_hidden, c.cvae_depth)
 
     def make_optimizers(self, algo: ContextRL) -> dict[str, torch.optim.Optimizer]:
         if self.cfg.negative_source != "cvae":

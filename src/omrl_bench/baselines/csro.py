@@ -4,12 +4,16 @@ Paper: Gao, Zhang, Li et al., "Context Shift Reduction for Offline Meta-Reinforc
 NeurIPS 2023. Reference code: MoreanP/CSRO.
 
 CSRO = FOCAL's encoder, ``dml_weight`` (10, the reference's z_loss_weight) times FOCAL's DML loss, and
-FOCAL's actor-critic, plus ``club_weight`` (lambda) times a CLUB upper
-bound on the mutual information between a transition's embedding z_i and its (s_i, a_i): a
-variational Gaussian q_psi(z | s, a) is fitted to the (detached) embeddings by negative
-log-likelihood, and the encoder minimises
-CLUB = mean_i log q(z_i | s_i, a_i) - mean_i mean_j log q(z_j | s_i, a_i), with q fixed, so that z
-carries the task and not the behaviour policy. lambda = 25 on the point robots and 10 on Cheetah-Vel (the
+FOCAL's actor-critic, plus ``club_weight`` (lambda) times a CLUB upper bound on the mutual information
+between a transition's embedding z_i and its (s_i, a_i) within a task: a variational Gaussian
+q_psi(z | s, a) (the reference's: an MLP with tanh outputs, variance their softplus) is fitted to the
+(detached) embeddings by negative log-likelihood, and the encoder minimises, with q fixed,
+mean_i mean_j log q(z_i | s_i, a_i) - log q(z_j | s_i, a_i) over pairs (i, j) of one task's context
+transitions, so that z carries the task and not the behaviour policy that collected the task's data.
+As in the reference code, the pairs are taken within each task (pairs across tasks would penalise the
+task information itself wherever (s, a) reveals the task), and the log-ratio is the per-dimension mean
+of the squared errors over q's variance, the scale lambda is given on (2 / latent_dim times the
+log-density CLUB). lambda = 25 on the point robots and 10 on Cheetah-Vel (the
 paper's settings), and 10 on Ant-Fwd-Back, where the paper gives none (``envs/suites.py``).
 
 Deliberate differences (see docs/deviations.md):
@@ -17,6 +21,8 @@ Deliberate differences (see docs/deviations.md):
 - The CLUB negative term averages over every pair (i, j) of a task's context transitions in closed
   form; q's NLL and the encoder's CLUB term share one backward pass (the encoder sees q through
   detached parameters).
+- Meta-batch tasks are drawn with replacement, as for FOCAL (the reference draws them without, so its
+  DML has no same-task term).
 """
 
 from __future__ import annotations

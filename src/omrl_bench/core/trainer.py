@@ -234,10 +234,13 @@ def migrate_config(config: dict[str, Any]) -> dict[str, Any]:
 
 # Keys today's config of an algorithm no longer has, with the only value its runs can have had: a saved run
 # with another value was made with a setting the algorithm cannot express now, and never equals a new run.
-LEGACY_FIXED = {
+LEGACY_FIXED: dict[str, dict[str, Any]] = {
     "focal": {"task_loss.loss": "dml", "encoder.type": "mlp"},
     "cbcq": {"encoder.type": "probabilistic"},
     "mbml": {"encoder.type": "probabilistic"},
+    # until 2026-12-01 UNICORN reconstructed this many other transitions, on another NLL scale: such a run is
+    # not today's UNICORN (CSRO's and CORRO's changes of that day changed their config values)
+    "unicorn": {"task_loss.recon_transitions": None},
 }
 
 
