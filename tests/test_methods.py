@@ -156,3 +156,18 @@ def test_probability_of_improvement_against_a_pairwise_count() -> None:
     wins = sum((a > b) + 0.5 * (a == b) for a in x for b in y)
     assert probability_of_improvement(x, y) == pytest.approx(wins / 6)
     assert probability_of_improvement(x, x) == pytest.approx(0.5) and math.isnan(probability_of_improvement(x, []))
+
+
+def test_corro_embeds_transitions_on_the_unit_sphere_as_its_reference() -> None:
+    from omrl_bench.core.encoders import MLPEncoder
+    from omrl_bench.core.train_config import resolve_config
+    from omrl_bench.errors import OmrlError
+
+    assert resolve_config("corro", "cvae", "sparse-point-robot", "cpu")[1].encoder.output == "l2"
+    assert not hasattr(resolve_config("focal", None, "sparse-point-robot", "cpu")[1].encoder, "output")
+    context = 10 * torch.randn(3, 7, 6, generator=torch.Generator().manual_seed(0))
+    z_t = MLPEncoder(6, 5, 16, 2, output="l2").transition_embeddings(context)
+    assert torch.allclose(z_t.norm(dim=-1), torch.ones(3, 7), atol=1e-5)
+    assert MLPEncoder(6, 5, 16, 2).transition_embeddings(context).abs().max() < 1.0  # FOCAL's tanh
+    with pytest.raises(OmrlError, match="encoder output must be one of"):
+        MLPEncoder(6, 5, 16, 2, output="relu")

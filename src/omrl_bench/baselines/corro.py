@@ -4,8 +4,9 @@ Paper: Yuan and Lu, "Robust Task Representations for Offline Meta-Reinforcement 
 Contrastive Learning", ICML 2022. Reference code: PKU-RL/CORRO.
 
 CORRO learns an embedding of each single transition (s, a, r, s') by InfoNCE (temperature 0.1, on
-L2-normalised embeddings) and aggregates a context's transition embeddings into the task embedding
-(here their mean, FOCAL's encoder), on FOCAL's actor-critic. For an anchor transition of task i, the
+L2-normalised embeddings: FOCAL's encoder MLP with its output put on the unit sphere, as the
+reference's encoder, instead of the tanh) and aggregates a context's transition embeddings into the
+task embedding (here their mean), on FOCAL's actor-critic. For an anchor transition of task i, the
 positive is another transition of task i, drawn independently (as in the reference code), and the
 ``negatives`` negatives share the anchor's (s, a) and take (r*, s'*) as another task would produce them:
 - ``cvae``: from a conditional VAE over (s, a) -> (r, s') trained on every task's data (the mean
@@ -21,9 +22,7 @@ Deliberate differences (see docs/deviations.md):
 - The CVAE trains with the encoder, in the same backward pass (the reference pre-trains it); so does
   the InfoNCE (the reference pre-trains the transition encoder alone, then freezes it for RL).
 - The task embedding is the mean of the transition embeddings, detached from the actor-critic as for
-  every method here (the reference aggregates with a self-attention layer trained by the critic); the
-  transition embeddings are FOCAL's tanh outputs, L2-normalised inside the InfoNCE only (the
-  reference's encoder normalises its output itself).
+  every method here (the reference aggregates with a self-attention layer trained by the critic).
 """
 
 from __future__ import annotations
@@ -64,8 +63,13 @@ class CorroLossConfig:
 
 
 @dataclass(frozen=True)
+class CorroEncoderConfig(MLPEncoderConfig):
+    output: str = "l2"  # each transition embedding on the unit sphere, as the reference's encoder (or "tanh")
+
+
+@dataclass(frozen=True)
 class CorroConfig(RunConfig):
-    encoder: MLPEncoderConfig = field(default_factory=MLPEncoderConfig)
+    encoder: CorroEncoderConfig = field(default_factory=CorroEncoderConfig)
     task_loss: CorroLossConfig = field(default_factory=CorroLossConfig)
     ac: ActorCriticConfig = field(default_factory=ActorCriticConfig)
 

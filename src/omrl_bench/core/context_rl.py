@@ -73,7 +73,7 @@ class ContextRL(OfflineMetaAlgorithm):
             dims,
             seed,
             device,
-            lambda: MLPEncoder(dims.context_dim, e.latent_dim, e.mlp_hidden, e.mlp_depth),
+            lambda: MLPEncoder(dims.context_dim, e.latent_dim, e.mlp_hidden, e.mlp_depth, getattr(e, "output", "tanh")),
             task_loss,
         )
 
