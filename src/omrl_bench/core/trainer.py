@@ -111,76 +111,56 @@ def run_training(
     The run directory is locked for the duration (``exclusive_run``)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     with exclusive_run(run_dir):
-        return _train_locked(
-            algo, buffers, run_dir, config, steps, eval_every, checkpoint_every, log_every,
-            evaluate, finalize, resume, progress,
-        )  # fmt: skip
-
-
-def _train_locked(
-    algo: Any,
-    buffers: Any,
-    run_dir: Path,
-    config: dict[str, Any],
-    steps: int,
-    eval_every: int,
-    checkpoint_every: int,
-    log_every: int,
-    evaluate: Callable[[int], dict[str, float]],
-    finalize: Callable[[], dict[str, Any]],
-    resume: bool,
-    progress: bool,
-) -> dict[str, Any]:
-    ckpt = run_dir / CHECKPOINT
-    config_path = run_dir / "config.yaml"
-    start, wall_offset = 0, 0.0  # wall_offset: training time already spent before a resume
-    if ckpt.exists() and not resume:
-        raise OmrlError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
-    if resume and ckpt.exists():
-        if not same_config(run_dir, config):
-            raise OmrlError(f"--resume: the config of {run_dir} differs from this command's; refusing to mix runs")
-        state = torch.load(ckpt, weights_only=False)
-        algo.load_full_state(state["algo"])
-        torch.set_rng_state(state["torch_rng"])
-        start = int(state["step"])
-        wall_offset = float(state.get("wall_time_s", 0.0))
-    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-    log = ProgressLog(run_dir / "progress.csv", keep_until_step=start if start else None)
-    tb = _tensorboard(run_dir)
-    t0 = time.time()
-    metrics: dict[str, float] = {}
-    bar = _progress_bar(progress, steps, start)
-    try:
-        for step in range(start + 1, steps + 1):
-            metrics = algo.update(buffers)
-            row: dict[str, Any] = {}
-            if step % log_every == 0 or step % eval_every == 0 or step == steps:
-                row = {"step": step, "time_s": round(wall_offset + time.time() - t0, 2), **metrics}
-            if step % eval_every == 0 or step == steps:
-                row.update(evaluate(step))
-            if row:
-                log.write(row)
-                if tb is not None:
-                    for k, v in row.items():
-                        if isinstance(v, float):
-                            tb.add_scalar(k, v, step)
-            if step % checkpoint_every == 0 or step == steps:
-                state = {"algo": algo.full_state(), "torch_rng": torch.get_rng_state(), "step": step}
-                _atomic_torch_save(state | {"wall_time_s": wall_offset + time.time() - t0}, ckpt)
+        ckpt = run_dir / CHECKPOINT
+        config_path = run_dir / "config.yaml"
+        start, wall_offset = 0, 0.0  # wall_offset: training time already spent before a resume
+        if ckpt.exists() and not resume:
+            raise OmrlError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
+        if resume and ckpt.exists():
+            if not same_config(run_dir, config):
+                raise OmrlError(f"--resume: the config of {run_dir} differs from this command's; refusing to mix runs")
+            state = torch.load(ckpt, weights_only=False)
+            algo.load_full_state(state["algo"])
+            torch.set_rng_state(state["torch_rng"])
+            start = int(state["step"])
+            wall_offset = float(state.get("wall_time_s", 0.0))
+        config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+        log = ProgressLog(run_dir / "progress.csv", keep_until_step=start if start else None)
+        tb = _tensorboard(run_dir)
+        t0 = time.time()
+        metrics: dict[str, float] = {}
+        bar = _progress_bar(progress, steps, start)
+        try:
+            for step in range(start + 1, steps + 1):
+                metrics = algo.update(buffers)
+                row: dict[str, Any] = {}
+                if step % log_every == 0 or step % eval_every == 0 or step == steps:
+                    row = {"step": step, "time_s": round(wall_offset + time.time() - t0, 2), **metrics}
+                if step % eval_every == 0 or step == steps:
+                    row.update(evaluate(step))
+                if row:
+                    log.write(row)
+                    if tb is not None:
+                        for k, v in row.items():
+                            if isinstance(v, float):
+                                tb.add_scalar(k, v, step)
+                if step % checkpoint_every == 0 or step == steps:
+                    state = {"algo": algo.full_state(), "torch_rng": torch.get_rng_state(), "step": step}
+                    _atomic_torch_save(state | {"wall_time_s": wall_offset + time.time() - t0}, ckpt)
+                if bar is not None:
+                    bar.update(1)
+        finally:
             if bar is not None:
-                bar.update(1)
-    finally:
-        if bar is not None:
-            bar.close()
-        if tb is not None:
-            tb.close()
-    report = finalize()
-    report["train_wall_time_s"] = round(wall_offset + time.time() - t0, 1)  # summed over resumes
-    report["steps"] = steps
-    tmp = run_dir / "final.json.tmp"
-    tmp.write_text(json.dumps(report, indent=1, default=_json_default, allow_nan=False))
-    os.replace(tmp, run_dir / "final.json")
-    return report
+                bar.close()
+            if tb is not None:
+                tb.close()
+        report = finalize()
+        report["train_wall_time_s"] = round(wall_offset + time.time() - t0, 1)  # summed over resumes
+        report["steps"] = steps
+        tmp = run_dir / "final.json.tmp"
+        tmp.write_text(json.dumps(report, indent=1, default=_json_default, allow_nan=False))
+        os.replace(tmp, run_dir / "final.json")
+        return report
 
 
 def same_config(run_dir: Path, config: dict[str, Any]) -> bool:
