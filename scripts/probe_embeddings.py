@@ -40,9 +40,11 @@ def probe(run: Path) -> dict[str, object]:
     recipe = load_recipe(config["suite"], config["data_preset"]).config
     kwargs = task_parameters(get_suite(config["suite"]), recipe.n_tasks, recipe.task_seed)
     fit_z, fit_y = data["z_train"], np.stack([_params(kwargs[i]) for i in data["train_tasks"]])
+    varies = fit_y.std(0) > 0  # parameters shared by every task (Point-Robot-Wind's goal) carry no task
+    fit_y = fit_y[:, varies]
     design = np.c_[fit_z, np.ones(len(fit_z))]
     coef, *_ = np.linalg.lstsq(design, fit_y, rcond=None)
-    test_z, test_y = data["z_test"], np.stack([_params(kwargs[i]) for i in data["test_tasks"]])
+    test_z, test_y = data["z_test"], np.stack([_params(kwargs[i]) for i in data["test_tasks"]])[:, varies]
     quality = config["train_quality"]
     return {
         "run": run.name,
