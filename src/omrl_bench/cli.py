@@ -84,6 +84,12 @@ def main() -> None:
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--root", default=None, help="Minari dataset root (default: $MINARI_DATASETS_PATH)")
 @click.option("--set", "overrides", multiple=True, help="override a preset key, e.g. sac.total_steps=2000")
+@click.option(
+    "--archive",
+    default=None,
+    help="policy archive folder: tasks found there are rebuilt without SAC, finished ones are added "
+    "(docs/results/datasets/policies holds the cpu MuJoCo suites')",
+)
 @_one_line_errors
 def generate_data(
     suite: str,
@@ -96,6 +102,7 @@ def generate_data(
     seed: int,
     root: str | None,
     overrides: tuple[str, ...],
+    archive: str | None,
 ) -> None:
     """Train one SAC agent per task and publish expert/medium/random/mixed Minari datasets (protocol v1)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -117,9 +124,22 @@ def generate_data(
         disable=not sys.stderr.isatty(),
     ) as progress:
         bar = progress.add_task("tasks", total=len(task_list))
-        result = generate(recipe, base, task_list, quality_list, ex, lambda _t: progress.advance(bar))
+        result = generate(
+            recipe,
+            base,
+            task_list,
+            quality_list,
+            ex,
+            lambda _t: progress.advance(bar),
+            Path(archive) if archive else None,
+        )
         progress.update(bar, completed=len(task_list))
     _print_summary(base, recipe, task_list, quality_list, result.wall_time_s, result.skipped)
+    if archive:
+        click.echo(
+            f"policy archive {archive}: {len(result.restored)} tasks rebuilt from it, {len(result.archived)} added"
+            + (f"; not archived (no work folder): {result.unarchived}" if result.unarchived else "")
+        )
 
 
 def _print_summary(
@@ -258,6 +278,7 @@ def run(
 @click.option("--report", default=None, help="where tables and figures go (default: OUT/report)")
 @click.option("--root", default=None, help="Minari dataset root (default: $MINARI_DATASETS_PATH)")
 @click.option("--no-run", is_flag=True, help="only write the table or figures from the finished runs")
+@click.option("--archive", default=None, help="policy archive to rebuild missing datasets from (see generate-data)")
 @_one_line_errors
 def reproduce(
     name: str,
@@ -275,6 +296,7 @@ def reproduce(
     report: str | None,
     root: str | None,
     no_run: bool,
+    archive: str | None,
 ) -> None:
     """Run a grid (returns, distribution-shift, momentum, embeddings, figures, precision, training-setting,
     methods) and write its results."""
@@ -320,6 +342,7 @@ def reproduce(
         on_done=on_done,
         algos=parse_algos(algos),
         overrides=overrides,
+        archive=Path(archive) if archive else None,
     )
     if result.table:
         click.echo(result.table)

@@ -322,14 +322,15 @@ def run_cell(spec: RunSpec, out: str, root: str | None, name: str, plugins: tupl
     return {"run": name, "return": test[spec.train_quality]["mean_return"], "wall_s": report["train_wall_time_s"]}
 
 
-def ensure_datasets(suites: Iterable[str], preset: str, root: Path, executor: Any) -> None:
-    """Generate (idempotently) every dataset a suite's cells need; published ones are kept."""
+def ensure_datasets(suites: Iterable[str], preset: str, root: Path, executor: Any, archive: Path | None = None) -> None:
+    """Generate (idempotently) every dataset a suite's cells need; published ones are kept, and tasks in
+    the policy ``archive`` are rebuilt from it."""
     from omrl_bench.datasets.pipeline import generate
     from omrl_bench.datasets.recipe import load_recipe
 
     for suite in dict.fromkeys(suites):
         recipe = load_recipe(suite, preset, 0, [])
-        generate(recipe, root, tuple(range(recipe.config.n_tasks)), QUALITIES, executor)
+        generate(recipe, root, tuple(range(recipe.config.n_tasks)), QUALITIES, executor, archive=archive)
 
 
 def execute_plan(
@@ -339,12 +340,13 @@ def execute_plan(
     root: Path,
     executor: Any,
     on_done: Callable[[dict[str, Any]], None],
+    archive: Path | None = None,
 ) -> list[dict[str, Any]]:
     """Run every unfinished cell on ``executor`` (datasets generated first); return the failures."""
     todo = [p for p in planned if p.status != "done"]
     if not todo:
         return []
-    ensure_datasets((p.cell.suite for p in todo), preset, root, executor)
+    ensure_datasets((p.cell.suite for p in todo), preset, root, executor, archive)
     failures = []
     from omrl_bench.core.registry import plugin_modules
 

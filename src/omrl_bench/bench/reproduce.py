@@ -180,11 +180,13 @@ def reproduce(
     on_done: Callable[[dict[str, Any]], None] = lambda _r: None,
     algos: tuple[grids.Row, ...] | None = None,
     overrides: tuple[str, ...] = (),
+    archive: Path | None = None,
 ) -> ReproduceResult:
     """Run grid ``name`` (unless ``run`` is false) and write its table or figures from the finished runs.
 
     ``algos`` replaces the grid's (algorithm, variant) rows; ``overrides`` are ``--set`` values, each given
-    to the algorithms that read its key."""
+    to the algorithms that read its key; missing datasets are rebuilt from the policy ``archive`` where it
+    has their tasks."""
     from omrl_bench.bench import figures, tables
     from omrl_bench.bench.run import check_device
 
@@ -201,14 +203,14 @@ def reproduce(
     on_plan(planned)
     failures: list[dict[str, Any]] = []
     if run:
-        failures = grids.execute_plan(planned, preset, out, root, executor_factory(), on_done)
+        failures = grids.execute_plan(planned, preset, out, root, executor_factory(), on_done, archive)
         planned = grids.plan(cells, preset, device, out)
     chosen = suites or grids.GRIDS[name].suites
     command = command_line(name, preset, seeds, suites, device, out, report, precision, algos, overrides)
     if grids.GRIDS[name].draws == "figures":
         figure_dir = report / "figures"
         if run and any(p.cell.suite == grids.SPR for p in planned):  # Figure 6 draws its datasets
-            grids.ensure_datasets([grids.SPR], preset, root, executor_factory())
+            grids.ensure_datasets([grids.SPR], preset, root, executor_factory(), archive)
         # learning curves of every algorithm whose returns-grid runs have finished (Figure 8), not only these
         curves = grids.plan(grids.expand("returns", seeds, tuple(chosen), precision), preset, device, out)
         if not grids.finished(planned):

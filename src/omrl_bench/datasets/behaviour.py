@@ -196,9 +196,19 @@ def _restore_state(model: Any, resume: Path) -> None:
 
 
 def load_policy(path: Path) -> Any:
+    """A checkpoint's SB3 ``SACPolicy``: a whole saved policy, or the policy archive's actor-only file
+    (its critics are left at their initial weights; rollouts read only the actor)."""
+    import torch
     from stable_baselines3.sac.policies import SACPolicy
 
-    return SACPolicy.load(str(path), device="cpu")
+    saved = torch.load(str(path), map_location="cpu", weights_only=False)
+    state = saved["state_dict"]
+    policy = SACPolicy(**saved["data"])
+    if all(k.startswith("actor.") for k in state):
+        policy.actor.load_state_dict({k.removeprefix("actor."): v for k, v in state.items()})
+    else:
+        policy.load_state_dict(state)
+    return policy
 
 
 @dataclass

@@ -11,6 +11,10 @@ Every stage writes to a temporary name and renames when complete, and is
 skipped when its output exists, so a killed run resumes where it stopped. The
 driver process alone publishes staged datasets into the Minari root (one
 ``os.replace`` of a directory each), so concurrent workers never touch it.
+
+With a policy archive (``archive.py``) a task archived before skips a. and b.: its score curve and the
+actors of its chosen checkpoints are restored, and d. rolls out the same datasets. Newly finished
+tasks are added to it, by the driver alone as well.
 """
 
 from __future__ import annotations
@@ -20,13 +24,14 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from omrl_bench.datasets import archive as policy_archive
 from omrl_bench.datasets import qualities as rules
 from omrl_bench.datasets.recipe import ALL_QUALITIES, PROTOCOL, QUALITIES, Recipe
 from omrl_bench.envs import get_suite, make_task_env, task_parameters, train_test_split
@@ -96,8 +101,62 @@ class StagedDataset:
     files: dict[str, bytes]  # data/ file name -> contents (travels from any Ray node)
 
 
-def generate_task(recipe: Recipe, task: int, qualities: tuple[str, ...], root: str) -> list[StagedDataset]:
-    """Run every stage of one task; return its staged datasets (existing stages are reused)."""
+@dataclass(frozen=True)
+class TaskOutput:
+    """What one ``generate_task`` call returns to the driver."""
+
+    task: int
+    staged: list[StagedDataset]
+    archive: dict[str, bytes] | None  # the task's policy-archive files, when asked for
+
+
+def work_dir(recipe: Recipe, task: int, root: str | Path) -> Path:
+    return Path(root) / WORK / f"{recipe.suite}-{recipe.preset}-{recipe.fingerprint}" / f"task-{task:02d}"
+
+
+def archive_files(recipe: Recipe, task: int, work: Path) -> dict[str, bytes] | None:
+    """A finished task's policy-archive files (every quality's checkpoints), or None before it is scored."""
+    from omrl_bench.datasets.behaviour import checkpoint_name
+
+    scores_path = work / "scores.json"
+    if not scores_path.exists():
+        return None
+    curve = json.loads(scores_path.read_text())["checkpoints"]
+    cfg = recipe.config
+    reported = "sparse_return" if get_suite(recipe.suite).reported_reward == "sparse_reward" else "dense_return"
+    choices = rules.select(curve, reported, cfg.qualities, cfg.dataset_episodes, ALL_QUALITIES)
+    steps = sorted({s for c in choices.values() for s in c.steps})
+    actors = {s: policy_archive.actor_only((work / "sac" / checkpoint_name(s)).read_bytes()) for s in steps}
+    meta = {"suite": recipe.suite, "preset": recipe.preset, "seed": recipe.seed, "task": task}
+    return policy_archive.pack(scores_path.read_bytes(), actors, meta | {"fingerprint": recipe.fingerprint})
+
+
+def _restore(work: Path, files: dict[str, bytes]) -> None:
+    """Put an archived task's curve and actors where stages a. and b. leave theirs."""
+    from omrl_bench.datasets.behaviour import checkpoint_name
+
+    tmp = work / "sac.restore"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    for step in policy_archive.steps_of(files):
+        (tmp / checkpoint_name(step)).write_bytes(files[policy_archive.actor_name(step)])
+    scores = work / "scores.json"
+    scores.with_name("scores.json.tmp").write_bytes(files[policy_archive.SCORES])
+    os.replace(scores.with_name("scores.json.tmp"), scores)  # before sac/: a sac/ without scores is rescored
+    os.replace(tmp, work / "sac")
+    shutil.rmtree(work / "sac.partial", ignore_errors=True)  # an interrupted SAC run it replaces
+
+
+def generate_task(
+    recipe: Recipe,
+    task: int,
+    qualities: tuple[str, ...],
+    root: str,
+    archived: dict[str, bytes] | None = None,
+    export: bool = False,
+) -> TaskOutput:
+    """Run every stage of one task (existing stages are reused; ``archived`` replaces SAC and scoring);
+    return its staged datasets, and its policy-archive files when ``export``."""
     import torch
 
     from omrl_bench.datasets import storage
@@ -107,13 +166,15 @@ def generate_task(recipe: Recipe, task: int, qualities: tuple[str, ...], root: s
     cfg = recipe.config
     suite = get_suite(recipe.suite)
     kwargs = task_parameters(suite, cfg.n_tasks, cfg.task_seed)[task]
-    work = Path(root) / WORK / f"{recipe.suite}-{recipe.preset}-{recipe.fingerprint}" / f"task-{task:02d}"
+    work = work_dir(recipe, task, root)
     work.mkdir(parents=True, exist_ok=True)
     sac_seed = derive_seed(recipe.seed, task, "sac")
 
     # a. SAC with checkpoints; a killed run continues from its last snapshot (bit-identically), or
     # from step 0 if it had none
     sac_dir = work / "sac"
+    if archived is not None and not sac_dir.exists():
+        _restore(work, archived)
     if not sac_dir.exists():
         partial = work / "sac.partial"
         train_sac(suite, kwargs, cfg.sac, sac_seed, partial, snapshot_every_s=SAC_SNAPSHOT_EVERY_S)
@@ -214,7 +275,7 @@ def generate_task(recipe: Recipe, task: int, qualities: tuple[str, ...], root: s
             os.replace(tmp, out)
         files = {name: (out / "data" / name).read_bytes() for name in (storage.MAIN_FILE, storage.METADATA_FILE)}
         staged.append(StagedDataset(task, quality, files))
-    return staged
+    return TaskOutput(task, staged, archive_files(recipe, task, work) if export and archived is None else None)
 
 
 def published_fingerprint(root: Path, dataset_id: str) -> str | None:
@@ -370,6 +431,9 @@ class GenerationResult:
     published: list[StagedDataset]
     skipped: int
     wall_time_s: float
+    restored: list[int] = field(default_factory=list)  # tasks rebuilt from the policy archive
+    archived: list[int] = field(default_factory=list)  # tasks added to it
+    unarchived: list[int] = field(default_factory=list)  # published tasks without a work folder to archive
 
 
 def generate(
@@ -379,10 +443,18 @@ def generate(
     qualities: tuple[str, ...],
     executor: Executor,
     on_task_done: Callable[[int], None] | None = None,
+    archive: Path | None = None,
 ) -> GenerationResult:
-    """Generate and publish the datasets of ``tasks`` x ``qualities``; finished ones are kept."""
+    """Generate and publish the datasets of ``tasks`` x ``qualities``; finished ones are kept. With
+    ``archive``, tasks found there are restored instead of trained, and finished ones are added."""
     t0 = time.time()
     root.mkdir(parents=True, exist_ok=True)
+    result = GenerationResult([], 0, 0.0)
+    archived: dict[int, dict[str, bytes] | None] = {}
+    if archive is not None:  # read (and verify) every entry first: a corrupt one stops before any work
+        for task in tasks:
+            folder = policy_archive.task_dir(archive, recipe.suite, recipe.preset, recipe.fingerprint, task)
+            archived[task] = policy_archive.read(folder, recipe.fingerprint)
     todo: list[int] = []
     for task in tasks:
         missing = False
@@ -397,13 +469,28 @@ def generate(
                 )
         if missing:
             todo.append(task)
+        elif archive is not None and archived[task] is None:  # finished before the archive was asked for
+            files = archive_files(recipe, task, work_dir(recipe, task, root))
+            if files is None:
+                result.unarchived.append(task)
+            else:
+                _archive(archive, recipe, task, files, result)
     write_suite_metadata(root, recipe)
-    published: list[StagedDataset] = []
-    calls = [(recipe, t, qualities, str(root)) for t in todo]
-    for staged_list in executor.map_unordered(generate_task, calls):
-        for staged in staged_list:
+    calls = [(recipe, t, qualities, str(root), archived.get(t), archive is not None) for t in todo]
+    result.restored = [t for t in todo if archived.get(t) is not None]
+    for out in executor.map_unordered(generate_task, calls):
+        for staged in out.staged:
             publish(root, recipe, staged)
-            published.append(staged)
+            result.published.append(staged)
+        if archive is not None and out.archive is not None:
+            _archive(archive, recipe, out.task, out.archive, result)
         if on_task_done is not None:
-            on_task_done(staged_list[0].task if staged_list else -1)
-    return GenerationResult(published, len(tasks) - len(todo), time.time() - t0)
+            on_task_done(out.task)
+    result.skipped = len(tasks) - len(todo)
+    result.wall_time_s = time.time() - t0
+    return result
+
+
+def _archive(archive: Path, recipe: Recipe, task: int, files: dict[str, bytes], result: GenerationResult) -> None:
+    policy_archive.write(policy_archive.task_dir(archive, recipe.suite, recipe.preset, recipe.fingerprint, task), files)
+    result.archived.append(task)
