@@ -48,8 +48,9 @@ def test_datasets_rebuilt_from_the_archive_are_byte_identical(archived: Path, sm
     full = work_dir(recipe, 0, smoke_root) / "sac"
     # SAC did not run: only the archived checkpoints are there, fewer than it saves
     manifest = json.loads(next(archived.glob("*/task-00/manifest.json")).read_text())
-    assert sorted(p.name for p in sac.iterdir()) == [checkpoint_name(s) for s in manifest["steps"]]
-    assert len(list(sac.iterdir())) < len(list(full.iterdir()))
+    assert sorted(p.name for p in sac.glob("*.zip")) == [checkpoint_name(s) for s in manifest["steps"]]
+    assert len([p for p in sac.iterdir() if p.suffix == ".zip"]) < len(list(full.glob("*.zip")))
+    assert json.loads((sac / "wall.json").read_text())["sac_wall_s"] == manifest["sac_wall_s"]
 
 
 def test_actor_only_file_acts_like_the_whole_checkpoint(smoke_root: Path, tmp_path: Path) -> None:
@@ -73,6 +74,12 @@ def test_freshly_generated_tasks_are_archived_as_they_finish(tmp_path: Path) -> 
         folder = policy_archive.task_dir(out, recipe.suite, recipe.preset, recipe.fingerprint, task)
         files = policy_archive.read(folder, recipe.fingerprint)
         assert files is not None and 0 in policy_archive.steps_of(files)  # mixed starts at step 0
+        wall = json.loads(files[policy_archive.MANIFEST])["sac_wall_s"]
+        assert (
+            wall
+            == json.loads((work_dir(recipe, task, tmp_path / "root") / "sac" / "wall.json").read_text())["sac_wall_s"]
+        )
+        assert wall > 0
 
 
 def _copy(archived: Path, tmp_path: Path) -> tuple[Path, Path]:

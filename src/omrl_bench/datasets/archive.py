@@ -76,7 +76,8 @@ def write(folder: Path, files: dict[str, bytes]) -> None:
 
 
 def read(folder: Path, fingerprint: str) -> dict[str, bytes] | None:
-    """An archived task's verified files, or None when the task is not archived; corrupt ones are refused."""
+    """An archived task's verified files (manifest included), or None when the task is not archived;
+    corrupt ones are refused."""
     manifest_path = folder / MANIFEST
     if not manifest_path.exists():
         return None
@@ -103,7 +104,7 @@ def read(folder: Path, fingerprint: str) -> dict[str, bytes] | None:
         if hashlib.sha256(blob).hexdigest() != digest:
             raise OmrlError(f"{path} does not match its sha256 in {MANIFEST} (corrupt); remove {folder} to retrain")
         files[name] = blob
-    return files
+    return files | {MANIFEST: manifest_path.read_bytes()}
 
 
 def steps_of(files: dict[str, bytes]) -> list[int]:

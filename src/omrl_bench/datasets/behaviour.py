@@ -7,6 +7,7 @@ a ``numpy.random.Generator``, so every dataset is a function of the seeds.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -48,7 +49,8 @@ def train_sac(
     passed since the last one, the whole training state (``snapshot``) is written to
     ``out_dir/resume``, and a call on the same ``out_dir`` continues from it. A resumed run is
     bit-identical to an uninterrupted one (tests/test_pipeline.py). ``stop_at``: return after the
-    chunk that reaches this step, with a snapshot (for tests).
+    chunk that reaches this step, with a snapshot (for tests). The training wall time, summed over
+    the runs that a resumed one continues (without the work a kill lost), is written to ``out_dir/wall.json``.
     """
     import torch
     from stable_baselines3 import SAC
@@ -57,10 +59,11 @@ def train_sac(
     torch.set_num_threads(1)
     out_dir.mkdir(parents=True, exist_ok=True)
     resume = _snapshot_dir(out_dir)
+    start, before = time.monotonic(), 0.0  # before: the wall time of the runs this one continues
     if resume is not None:
         model = SAC.load(resume / "model.zip", env=make_task_env(suite, task_kwargs), device="cpu", force_reset=False)
         model.load_replay_buffer(resume / "replay.pkl")
-        _restore_state(model, resume)
+        before = _restore_state(model, resume)
     else:
         model = SAC(
             "MlpPolicy",
@@ -92,11 +95,12 @@ def train_sac(
         model.learn(total_timesteps=cfg.checkpoint_every, callback=_Checkpoint(), reset_num_timesteps=False)
         stop = stop_at is not None and model.num_timesteps >= stop_at
         if model.num_timesteps < cfg.total_steps and (stop or time.monotonic() - last >= snapshot_every_s):
-            snapshot(model, out_dir)
+            snapshot(model, out_dir, before + time.monotonic() - start)
             last = time.monotonic()
             if stop:
                 return list(range(0, model.num_timesteps + 1, cfg.checkpoint_every))
     typing.cast(Any, model.env).close()
+    (out_dir / "wall.json").write_text(json.dumps({"sac_wall_s": round(before + time.monotonic() - start, 1)}))
     for name in ("resume", "resume.old", "resume.new"):
         shutil.rmtree(out_dir / name, ignore_errors=True)
     return list(range(0, cfg.total_steps + 1, cfg.checkpoint_every))
@@ -112,7 +116,7 @@ def _env_layers(model: Any) -> list[Any]:
         layer = layer.env
 
 
-def snapshot(model: Any, out_dir: Path) -> None:
+def snapshot(model: Any, out_dir: Path, wall_s: float = 0.0) -> None:
     """Write everything a resumed run needs to continue bit-identically to ``out_dir/resume``.
 
     SB3's own files (parameters and optimisers with the counters, last observation and episode
@@ -136,6 +140,7 @@ def snapshot(model: Any, out_dir: Path) -> None:
         "vec_env": {k: v for k, v in vars(vec).items() if k in _VEC_ENV_KEYS},
         "layers": [_layer_state(layer) for layer in _env_layers(model)],
         "action_space": model.action_space.np_random.bit_generator.state,
+        "wall_s": wall_s,  # training wall time up to this snapshot
     }
     (new / "state.pkl").write_bytes(pickle.dumps(state))
     shutil.rmtree(old, ignore_errors=True)
@@ -169,7 +174,8 @@ def _snapshot_dir(out_dir: Path) -> Path | None:
     return None
 
 
-def _restore_state(model: Any, resume: Path) -> None:
+def _restore_state(model: Any, resume: Path) -> float:
+    """Restore a snapshot's states into ``model``; return the training wall time it recorded."""
     import pickle
     import random
 
@@ -193,6 +199,7 @@ def _restore_state(model: Any, resume: Path) -> None:
     torch.set_rng_state(state["rng"]["torch"])
     np.random.set_state(state["rng"]["numpy"])
     random.setstate(state["rng"]["python"])
+    return float(state.get("wall_s", 0.0))  # snapshots written before the key was recorded: 0
 
 
 def load_policy(path: Path) -> Any:

@@ -128,7 +128,19 @@ def archive_files(recipe: Recipe, task: int, work: Path) -> dict[str, bytes] | N
     steps = sorted({s for c in choices.values() for s in c.steps})
     actors = {s: policy_archive.actor_only((work / "sac" / checkpoint_name(s)).read_bytes()) for s in steps}
     meta = {"suite": recipe.suite, "preset": recipe.preset, "seed": recipe.seed, "task": task}
-    return policy_archive.pack(scores_path.read_bytes(), actors, meta | {"fingerprint": recipe.fingerprint})
+    return policy_archive.pack(
+        scores_path.read_bytes(), actors, meta | {"fingerprint": recipe.fingerprint, "sac_wall_s": _sac_wall(work)}
+    )
+
+
+def _sac_wall(work: Path) -> float | None:
+    """The task's SAC wall time: as its run recorded it, else the span of its checkpoints' modification
+    times (runs from before it was recorded; a resumed one then includes its pause); None if restored."""
+    recorded = work / "sac" / "wall.json"
+    if recorded.exists():
+        return float(json.loads(recorded.read_text())["sac_wall_s"])
+    times = sorted(p.stat().st_mtime for p in (work / "sac").glob("ckpt-*.zip"))
+    return round(times[-1] - times[0], 1) if len(times) > 1 else None
 
 
 def _restore(work: Path, files: dict[str, bytes]) -> None:
@@ -140,6 +152,9 @@ def _restore(work: Path, files: dict[str, bytes]) -> None:
     tmp.mkdir()
     for step in policy_archive.steps_of(files):
         (tmp / checkpoint_name(step)).write_bytes(files[policy_archive.actor_name(step)])
+    wall = json.loads(files[policy_archive.MANIFEST]).get("sac_wall_s")
+    if wall is not None:  # the archived run's, so that archiving this work folder again keeps it
+        (tmp / "wall.json").write_text(json.dumps({"sac_wall_s": wall}))
     scores = work / "scores.json"
     scores.with_name("scores.json.tmp").write_bytes(files[policy_archive.SCORES])
     os.replace(scores.with_name("scores.json.tmp"), scores)  # before sac/: a sac/ without scores is rescored
