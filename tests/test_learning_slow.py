@@ -85,8 +85,8 @@ def test_focal_learns_the_mujoco_suites(suite: str, tmp_path: Path) -> None:
 
     On Ant the cpu recipe's agent at 40k steps (30k after its random warm-up) scores 113 and 98 (its
     300k-step expert: 487; docs/results/datasets.md), so there the check shows FOCAL learning an early
-    gait from the data, not the expert's; on Cheetah-Vel the expert data already tracks its target velocities (task 0: -116 at
-    40k steps against -393 at step 0)."""
+    gait from the data, not the expert's; on Cheetah-Vel the expert data already tracks its target
+    velocities (task 0: -116 at 40k steps against -393 at step 0)."""
     every = ("sac.checkpoint_every=5000", "qualities.mixed_every=20000", "score_episodes=3")
     recipe = load_recipe(suite, "cpu", overrides=[*MUJOCO_SHORT[suite], *every])
     tasks = tuple(range(recipe.config.n_tasks))

@@ -134,11 +134,13 @@ def archive_files(recipe: Recipe, task: int, work: Path) -> dict[str, bytes] | N
 
 
 def _sac_wall(work: Path) -> float | None:
-    """The task's SAC wall time: as its run recorded it, else the span of its checkpoints' modification
-    times (runs from before it was recorded; a resumed one then includes its pause); None if restored."""
+    """The task's SAC wall time: as its run recorded it (or its archive entry, null when unknown), else
+    the span of its checkpoints' modification times (runs from before it was recorded; a resumed one then
+    includes its pause)."""
     recorded = work / "sac" / "wall.json"
     if recorded.exists():
-        return float(json.loads(recorded.read_text())["sac_wall_s"])
+        wall = json.loads(recorded.read_text())["sac_wall_s"]
+        return None if wall is None else float(wall)
     times = sorted(p.stat().st_mtime for p in (work / "sac").glob("ckpt-*.zip"))
     return round(times[-1] - times[0], 1) if len(times) > 1 else None
 
@@ -152,9 +154,10 @@ def _restore(work: Path, files: dict[str, bytes]) -> None:
     tmp.mkdir()
     for step in policy_archive.steps_of(files):
         (tmp / checkpoint_name(step)).write_bytes(files[policy_archive.actor_name(step)])
-    wall = json.loads(files[policy_archive.MANIFEST]).get("sac_wall_s")
-    if wall is not None:  # the archived run's, so that archiving this work folder again keeps it
-        (tmp / "wall.json").write_text(json.dumps({"sac_wall_s": wall}))
+    # the archived run's wall time (or null), so that archiving this work folder again keeps it
+    (tmp / "wall.json").write_text(
+        json.dumps({"sac_wall_s": json.loads(files[policy_archive.MANIFEST]).get("sac_wall_s")})
+    )
     scores = work / "scores.json"
     scores.with_name("scores.json.tmp").write_bytes(files[policy_archive.SCORES])
     os.replace(scores.with_name("scores.json.tmp"), scores)  # before sac/: a sac/ without scores is rescored
