@@ -17,6 +17,7 @@ import pytest
 
 from omrl_bench.bench import grids, tables
 from omrl_bench.datasets.recipe import QUALITIES
+from omrl_bench.envs.suites import SUITES
 
 RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
 ARCHIVES = sorted(p for p in RESULTS.glob("*/runs") if p.is_dir() and not p.parent.name.startswith("protocol-v"))
@@ -24,11 +25,14 @@ FROZEN = sorted(p for p in RESULTS.glob("protocol-v*/*/runs") if p.is_dir())
 
 
 def _cells_by_name(preset: str, seeds: int) -> dict[str, grids.Cell]:
-    """Every cell of every grid over seeds 0..seeds-1, by the run directory name it trains into."""
+    """Every cell of every grid over seeds 0..seeds-1, on any suite ``--suites`` can choose, by the run
+    directory name it trains into (one suite at a time for the grids that compare runs on one)."""
     cells = {}
-    for name in grids.GRIDS:
-        for cell in grids.expand(name, seeds):
-            cells[cell.spec(preset, "cpu").run_name(cell.variant)] = cell
+    for name, grid in grids.GRIDS.items():
+        choices = [(s,) for s in SUITES] if grid.one_suite else [tuple(SUITES)]
+        for suites in choices:
+            for cell in grids.expand(name, seeds, suites):
+                cells[cell.spec(preset, "cpu").run_name(cell.variant)] = cell
     return cells
 
 
