@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from pathlib import Path
@@ -46,3 +47,11 @@ def generate_command(root: Path, *extra: str) -> list[str]:
         str(root),
         *extra,
     ]
+
+
+def checksums(root: Path) -> dict[str, str]:
+    """sha256 of every published data file, keyed by its path below the root."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted((root / "omrl").rglob("data/*"))
+    }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -10,18 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import checksums
 from omrl_bench.datasets import archive as policy_archive
 from omrl_bench.datasets.behaviour import checkpoint_name, load_policy
 from omrl_bench.datasets.pipeline import LocalExecutor, generate, work_dir
 from omrl_bench.datasets.recipe import QUALITIES, load_recipe
 from omrl_bench.errors import OmrlError
-
-
-def _checksums(root: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted((root / "omrl").rglob("data/*"))
-    }
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +36,7 @@ def test_datasets_rebuilt_from_the_archive_are_byte_identical(archived: Path, sm
     tasks = tuple(range(recipe.config.n_tasks))
     result = generate(recipe, root, tasks, QUALITIES, LocalExecutor(2), archive=archived)
     assert result.restored == list(tasks) and result.archived == []
-    assert _checksums(root) == _checksums(smoke_root)
+    assert checksums(root) == checksums(smoke_root)
     sac = work_dir(recipe, 0, root) / "sac"
     full = work_dir(recipe, 0, smoke_root) / "sac"
     # SAC did not run: only the archived checkpoints are there, fewer than it saves

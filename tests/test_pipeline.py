@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import signal
@@ -13,20 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import generate_command
+from conftest import checksums, generate_command
 from omrl_bench.datasets import load_suite, verify_suite
 from omrl_bench.datasets.loader import list_datasets, verify_dataset
 from omrl_bench.datasets.pipeline import LocalExecutor, generate
 from omrl_bench.datasets.recipe import QUALITIES, load_recipe
 from omrl_bench.errors import OmrlError
-
-
-def _checksums(root: Path) -> dict[str, str]:
-    """sha256 of every published data file, keyed by its path below the root."""
-    out = {}
-    for p in sorted((root / "omrl").rglob("data/*")):
-        out[str(p.relative_to(root))] = hashlib.sha256(p.read_bytes()).hexdigest()
-    return out
 
 
 def test_smoke_generation_publishes_every_dataset(smoke_root: Path) -> None:
@@ -42,7 +33,7 @@ def test_smoke_generation_publishes_every_dataset(smoke_root: Path) -> None:
 
 def test_same_seed_identical_files_other_seed_differs(smoke_root: Path, tmp_path: Path, generate_smoke) -> None:
     again = generate_smoke(tmp_path / "again", workers=2)
-    assert _checksums(again) == _checksums(smoke_root)
+    assert checksums(again) == checksums(smoke_root)
     other = generate_smoke(tmp_path / "other", seed=1)
     a = load_suite("sparse-point-robot", "expert", "train", "smoke", smoke_root, workers=1)
     b = load_suite("sparse-point-robot", "expert", "train", "smoke", other, workers=1)
@@ -118,7 +109,7 @@ def test_kill_9_mid_generation_then_resume_gives_identical_datasets(tmp_path: Pa
     longer = ["--set", "n_tasks=6", "--set", "sac.total_steps=800"]
     reference = tmp_path / "uninterrupted"
     assert _run_cli(reference, longer).wait() == 0
-    expected = _checksums(reference)
+    expected = checksums(reference)
     assert len([k for k in expected if k.endswith(".hdf5")]) == 6 * 4
 
     root = tmp_path / "killed"
@@ -128,7 +119,7 @@ def test_kill_9_mid_generation_then_resume_gives_identical_datasets(tmp_path: Pa
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)  # the driver and its workers, mid-way
     proc.wait()
-    published = [k for k in _checksums(root) if k.endswith(".hdf5")]
+    published = [k for k in checksums(root) if k.endswith(".hdf5")]
     assert 0 < len(published) < 18, "the kill should land mid-way"
     for meta in (root / "omrl").rglob("data/metadata.json"):
         assert verify_dataset(meta.parent) == []  # nothing half-written is visible
@@ -136,7 +127,7 @@ def test_kill_9_mid_generation_then_resume_gives_identical_datasets(tmp_path: Pa
     resumed = _run_cli(root, longer)
     _, err = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, err.decode()
-    assert _checksums(root) == expected
+    assert checksums(root) == expected
 
 
 def test_protocol_v0_datasets_are_never_mixed_in(smoke_root: Path, tmp_path: Path) -> None:

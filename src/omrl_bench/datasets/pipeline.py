@@ -110,6 +110,11 @@ class TaskOutput:
     archive: dict[str, bytes] | None  # the task's policy-archive files, when asked for
 
 
+def _reported_key(suite: Any) -> str:
+    """The score-curve key of the suite's reported return."""
+    return "sparse_return" if suite.reported_reward == "sparse_reward" else "dense_return"
+
+
 def work_dir(recipe: Recipe, task: int, root: str | Path) -> Path:
     return Path(root) / WORK / f"{recipe.suite}-{recipe.preset}-{recipe.fingerprint}" / f"task-{task:02d}"
 
@@ -123,7 +128,7 @@ def archive_files(recipe: Recipe, task: int, work: Path) -> dict[str, bytes] | N
         return None
     curve = json.loads(scores_path.read_text())["checkpoints"]
     cfg = recipe.config
-    reported = "sparse_return" if get_suite(recipe.suite).reported_reward == "sparse_reward" else "dense_return"
+    reported = _reported_key(get_suite(recipe.suite))
     choices = rules.select(curve, reported, cfg.qualities, cfg.dataset_episodes, ALL_QUALITIES)
     steps = sorted({s for c in choices.values() for s in c.steps})
     actors = {s: policy_archive.actor_only((work / "sac" / checkpoint_name(s)).read_bytes()) for s in steps}
@@ -222,7 +227,7 @@ def generate_task(
                 }
             )
         _atomic_write_json(scores_path, {"checkpoints": curve})
-    reported = "sparse_return" if suite.reported_reward == "sparse_reward" else "dense_return"
+    reported = _reported_key(suite)
     lo, hi = curve[0][reported], curve[-1][reported]  # the returns that define normalised 0 and 1
     scale = rules.normalised(curve, reported)
     card_curve = [c | {"normalised_score": n} for c, n in zip(curve, scale, strict=True)]
