@@ -358,6 +358,12 @@ def test_training_setting_grid_cells_and_the_choice_rule() -> None:
         pd.DataFrame(rows[:-1]), SPR, (("focal", "focal"),)
     )  # brac's mixed cell still running
     assert (partial["chosen"] == "").all() and np.isnan(partial.set_index("setting").loc["brac", "mean"])
+    # a one-suite grid's table on another suite gets its own file; the default suite keeps the grid's name
+    from omrl_bench.bench.reproduce import report_stem
+
+    assert report_stem("training-setting", (SPR,)) == "training-setting"
+    assert report_stem("training-setting", ("sparse-ant-fwd-back",)) == "training-setting-sparse-ant-fwd-back"
+    assert report_stem("returns", ("sparse-ant-fwd-back",)) == "returns"  # a many-suite grid: one table
 
 
 def test_distribution_shift_drop_difference_interval_and_claims() -> None:

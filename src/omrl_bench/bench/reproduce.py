@@ -231,5 +231,12 @@ def reproduce(
     if name == "distribution-shift":  # the paper's Figure 7 is judged on these runs
         drawn = figures.attention(planned, report / "figures" / "attention.png")
         extra = tables.attention_section(figures.attention_by_quality(planned), drawn.name if drawn else None)
-    csv, md, body = tables.write(name, table, seeds, header, report, extra)
+    csv, md, body = tables.write(name, table, seeds, header, report, extra, report_stem(name, tuple(chosen)))
     return ReproduceResult(planned, failures, [csv, md], body)
+
+
+def report_stem(name: str, suites: tuple[str, ...]) -> str:
+    """A table's file name: the grid's, with the suite appended when a one-suite grid ran on another
+    suite than its own (the Ant training-setting table does not overwrite Sparse-Point-Robot's)."""
+    grid = grids.GRIDS[name]
+    return f"{name}-{suites[0]}" if grid.one_suite and suites != grid.suites else name

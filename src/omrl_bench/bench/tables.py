@@ -808,11 +808,11 @@ def build(name: str, df: pd.DataFrame, suites: tuple[str, ...], algos: tuple[Row
 
 
 def write(
-    name: str, table: pd.DataFrame, seeds: int, header: str, report_dir: Path, extra: str = ""
+    name: str, table: pd.DataFrame, seeds: int, header: str, report_dir: Path, extra: str = "", stem: str = ""
 ) -> tuple[Path, Path, str]:
-    """Write ``<name>.csv`` and ``<name>.md`` (with the provenance ``header``, and ``extra`` after the
-    table); return paths and the table."""
-    csv, md = report_dir / f"{name}.csv", report_dir / f"{name}.md"
+    """Write ``<stem>.csv`` and ``<stem>.md`` (``stem`` defaults to ``name``; with the provenance ``header``,
+    and ``extra`` after the table); return paths and the table."""
+    csv, md = report_dir / f"{stem or name}.csv", report_dir / f"{stem or name}.md"
     body = to_markdown(name, table, seeds)
     if name == "methods" and len(table):
         mean_p = table.groupby("algorithm", sort=False)["ood_p_improve"].agg(["mean", "count"])
