@@ -63,8 +63,10 @@ def test_override_of_a_key_the_preset_leaves_at_its_default() -> None:
 def test_a_presets_suite_section_applies_to_that_suite_only() -> None:
     from omrl_bench.core.train_config import resolve_config
 
-    assert resolve_config("focal", None, "sparse-point-robot", "cpu")[1].ac.bc_weight > 0
-    assert resolve_config("focal", None, "sparse-cheetah-vel", "cpu")[1].ac.bc_weight == 0
+    # the point robots' weight (0.4) and the MuJoCo suites' (1.0) come from their own sections
+    assert resolve_config("focal", None, "sparse-point-robot", "cpu")[1].ac.bc_weight == 0.4
+    assert resolve_config("focal", None, "sparse-ant-fwd-back", "cpu")[1].ac.bc_weight == 1.0
+    assert resolve_config("focal", None, "sparse-ant-fwd-back", "smoke")[1].ac.bc_weight == 0
     assert resolve_config("focalpp", None, "sparse-point-robot", "paper")[1].ac.bc_weight == 0
     _, cfg = resolve_config("focal", None, "sparse-point-robot", "cpu", ["ac.bc_weight=0"])
     assert cfg.ac.bc_weight == 0
