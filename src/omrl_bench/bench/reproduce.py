@@ -50,7 +50,8 @@ NOTES = {
     "Hard update: the key encoder is a copy of the query encoder at every step.",
     "embeddings": "RMS and ESR of the per-task mean embeddings of the test tasks (expert data and context; "
     "docs/protocol.md section 5). FOCAL++ is the batch-wise variant. The paper's Table 6 lists other wind values "
-    "(FOCAL 0.907 / 0.203, FOCAL++ 1.060 / 0.254).",
+    "(FOCAL 0.907 / 0.203, FOCAL++ 1.060 / 0.254). Sparse-Ant-Fwd-Back has 2 test tasks, one pair, so a "
+    "run's ESR there is 0 or 1.",
     "precision": "Trained on expert data, tested with expert context. The same seeds in fp32 and in bf16; "
     "the fp32 runs are the returns grid's. Parity: the bf16 mean lies inside the fp32 runs' 95% bootstrap "
     "interval or within 0.2 of their mean. Wall time: training only, two runs sharing the machine's two cores.",
