@@ -174,3 +174,26 @@ def test_cli_precision_and_threads(smoke_root, tmp_path) -> None:
     assert (tmp_path / "focal-focal-sparse-point-robot-expert-s0-bf16" / "final.json").exists()
     bad = CliRunner().invoke(main, [*args, "--precision", "fp16"])
     assert bad.exit_code != 0 and "'fp16' is not one of 'fp32', 'bf16'" in bad.output
+
+
+def test_emulated_bf16_is_warned_before_runs_start(smoke_root, tmp_path, monkeypatch) -> None:
+    """Where the CPU has no native bfloat16, a bf16 run or grid says so (and how to avoid it) before any work."""
+    from omrl_bench.core import precision
+
+    assert precision.bf16_warning(CPU, {"fp32"}) is None
+    monkeypatch.setattr(precision, "native_bf16", lambda device: True)
+    assert precision.bf16_warning(CPU, {"fp32", "bf16"}) is None
+    monkeypatch.setattr(precision, "native_bf16", lambda device: False)
+    assert "--precision fp32" in (precision.bf16_warning(CPU, {"fp32", "bf16"}) or "")
+    run = ["run", "--algo", "focal", "--suite", "sparse-point-robot", "--preset", "smoke", "--root", str(smoke_root)]
+    res = CliRunner().invoke(main, [*run, "--out", str(tmp_path / "a"), "--precision", "bf16"])
+    assert res.exit_code == 0 and res.output.startswith("warning: this CPU") and "add --precision fp32" in res.output
+    res = CliRunner().invoke(main, [*run, "--out", str(tmp_path / "a")])  # smoke is fp32
+    assert res.exit_code == 0 and "warning" not in res.output
+    grid = ["reproduce", "returns", "--algos", "focal", "--suites", "sparse-point-robot", "--seeds", "1"]
+    grid += ["--preset", "smoke", "--precision", "bf16", "--root", str(smoke_root), "--workers", "1"]
+    grid += ["--out", str(tmp_path / "g"), "--report", str(tmp_path / "report")]
+    res = CliRunner().invoke(main, grid)
+    assert res.exit_code == 0 and "warning: this CPU" in res.output, res.output
+    res = CliRunner().invoke(main, grid)  # every run finished: nothing to warn about
+    assert res.exit_code == 0 and "warning" not in res.output, res.output

@@ -63,6 +63,17 @@ def _root(root: str | None) -> Path:
     return Path(root) if root else default_root()
 
 
+def _warn_bf16(device: str, precisions: set[str]) -> None:
+    """Say before any work when the runs' bf16 would be emulated on this device (many times slower)."""
+    import torch
+
+    from omrl_bench.core.precision import bf16_warning
+
+    message = bf16_warning(torch.device(device), precisions)
+    if message:
+        click.echo(f"warning: {message}", err=True)
+
+
 @click.group()
 @click.version_option(package_name="omrl-bench")
 def main() -> None:
@@ -242,9 +253,11 @@ def run(
         name,
         precision,
     )
-    run_dir = Path(out) / spec.run_name(run_config(spec)[0])
+    variant_name, _, config = run_config(spec)
+    run_dir = Path(out) / spec.run_name(variant_name)
     if resume and not (run_dir / "config.yaml").exists():
         raise OmrlError(f"--resume: no run to resume at {run_dir}; drop --resume to start it")
+    _warn_bf16(device, {config["config"]["precision"]})
     report = execute(spec, Path(out), _root(root) if root else None, resume, progress=sys.stderr.isatty())
     cfg = report["config"]
     click.echo(
@@ -312,7 +325,11 @@ def reproduce(
     done_count = [0]
 
     def on_plan(planned: list[Any]) -> None:
+        from omrl_bench.bench.run import run_config
+
         counts = {s: sum(p.status == s for p in planned) for s in ("done", "partial", "new")}
+        if not no_run:
+            _warn_bf16(device, {run_config(p.spec)[2]["config"]["precision"] for p in planned if p.status != "done"})
         done_count[0] = counts["done"]
         click.echo(
             f"{name} [{preset}]: {len(planned)} runs: {counts['done']} finished, {counts['partial']} to resume, "

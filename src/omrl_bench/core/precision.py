@@ -14,6 +14,11 @@ bfloat16 breaks stays in float32 (measured by ``benchmarks/bench_precision.py``,
 - matmuls inside losses, which autocast would otherwise lower: the InfoNCE logits run in ``float32_region``.
 
 No gradient scaler is needed: bfloat16 has float32's exponent range.
+
+bf16 pays only where the CPU has native bfloat16 arithmetic (oneDNN's AVX-512 kernels and up; the `cpu`
+preset's 2.4x to 3.0x was measured on an AVX-512 BF16 machine). On an AVX2-only CPU oneDNN has no bfloat16
+kernels and autocast is emulated: there a `cpu`-preset step is about 13x slower in bf16 than in fp32, and a
+run says so before it starts (``bf16_warning``).
 """
 
 from __future__ import annotations
@@ -29,6 +34,30 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
     if precision == "bf16":
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` has fast bfloat16 matmuls: oneDNN's bfloat16 kernels on CPU (AVX-512 or newer),
+    ``torch.cuda.is_bf16_supported`` on CUDA. Where torch cannot tell, true (no warning on a guess)."""
+    try:
+        if device.type == "cpu":
+            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        if device.type == "cuda":
+            return bool(torch.cuda.is_bf16_supported())
+    except (AttributeError, RuntimeError):
+        pass
+    return True
+
+
+def bf16_warning(device: torch.device, precisions: set[str]) -> str | None:
+    """A one-line warning when runs about to start in bf16 would emulate it (None otherwise)."""
+    if "bf16" not in precisions or native_bf16(device):
+        return None
+    capability = torch.backends.cpu.get_cpu_capability() if device.type == "cpu" else device.type
+    return (
+        f"this {device.type.upper()} ({capability}) has no native bfloat16, so bf16 runs emulate it and take "
+        "about 13x longer than fp32 (a cpu-preset step); add --precision fp32"
+    )
 
 
 def float32_region(device: torch.device) -> contextlib.AbstractContextManager[None]:
