@@ -325,11 +325,9 @@ def reproduce(
     done_count = [0]
 
     def on_plan(planned: list[Any]) -> None:
-        from omrl_bench.bench.run import run_config
-
         counts = {s: sum(p.status == s for p in planned) for s in ("done", "partial", "new")}
         if not no_run:
-            _warn_bf16(device, {run_config(p.spec)[2]["config"]["precision"] for p in planned if p.status != "done"})
+            _warn_bf16(device, {p.precision for p in planned if p.status != "done"})
         done_count[0] = counts["done"]
         click.echo(
             f"{name} [{preset}]: {len(planned)} runs: {counts['done']} finished, {counts['partial']} to resume, "

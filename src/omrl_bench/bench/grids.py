@@ -236,6 +236,7 @@ class Planned:
     spec: RunSpec
     run_dir: Path
     status: str  # "done", "partial" (a checkpoint to resume) or "new"
+    precision: str  # the resolved fp32 | bf16 the run trains in
 
 
 def _comparable(config: dict[str, Any]) -> Any:
@@ -280,7 +281,7 @@ def plan(cells: list[Cell], preset: str, device: str, out: Path) -> list[Planned
             status = "partial"
         else:
             status = "new"
-        planned.append(Planned(cell, spec, run_dir, status))
+        planned.append(Planned(cell, spec, run_dir, status, config["config"]["precision"]))
     if old_protocol:
         raise OmrlError(
             f"{len(old_protocol)} run(s) under {out} were trained on data protocol "
