@@ -129,6 +129,38 @@ def test_precision_grid_pairs_the_returns_runs_with_runs_in_the_other_precision(
         grids.expand("precision", 3, precision="bf16")
 
 
+def test_a_per_suite_precision_trains_that_suite_in_it_and_the_header_says_so(tmp_path) -> None:
+    from omrl_bench.bench import reproduce
+
+    cheetah = "sparse-cheetah-vel"
+    cells = grids.expand("returns", 1, ("sparse-point-robot", cheetah), f"{cheetah}=fp32")
+    assert {(c.suite, c.precision) for c in cells} == {("sparse-point-robot", None), (cheetah, "fp32")}
+    names = [c.spec("cpu", "cpu").run_name(c.variant) for c in cells]
+    assert all(n.endswith("-fp32") == (cheetah in n) for n in names)
+    planned = grids.plan(cells, "cpu", "cpu", tmp_path)
+    configs = [run_config(p.spec)[2] for p in planned]
+    line = reproduce._precision_line(planned, configs)
+    bf16, fp32 = reproduce.PRECISION_NAMES["bf16"], reproduce.PRECISION_NAMES["fp32"]
+    assert line == f"- Precision: sparse-point-robot: {bf16}; {cheetah}: {fp32}."
+    assert reproduce._precision_line(planned[:2], configs[:2]) == f"- Precision: {bf16}."
+    assert (
+        grids.parse_precision(f" {cheetah} = fp32 , sparse-point-robot=bf16")
+        == f"sparse-point-robot=bf16,{cheetah}=fp32"
+    )
+    assert grids.parse_precision("fp32") == "fp32" and grids.parse_precision(None) is None
+    for bad, message in [
+        ("fp16", "give fp32 or bf16"),
+        ("cheetah=fp32", "unknown suite 'cheetah'"),
+        (f"{cheetah}=fp16", f"give {cheetah}=fp32 or bf16"),
+        (f"{cheetah}=fp32,{cheetah}=bf16", "twice"),
+    ]:
+        result = CliRunner().invoke(
+            main, ["reproduce", "returns", "--no-run", "--precision", bad, "--out", str(tmp_path)]
+        )
+        assert result.exit_code != 0 and message in result.output, result.output
+        assert len(result.output.strip().splitlines()) == 1
+
+
 def test_parity_rule_and_precision_table() -> None:
     from tests.test_reproduce import _rows
 

@@ -286,7 +286,9 @@ def run(
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1), help="runs at a time (local)")
 @click.option("--ray-address", default=None, help="join this Ray cluster (with --executor ray)")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N")
-@click.option("--precision", type=click.Choice(PRECISIONS), default=None, help="default: the preset's")
+@click.option(
+    "--precision", default=None, help="fp32 or bf16, or SUITE=fp32|bf16,... for those suites (default: the preset's)"
+)
 @click.option("--out", default=None, help="directory of run directories (default: runs/PRESET)")
 @click.option("--report", default=None, help="where tables and figures go (default: OUT/report)")
 @click.option("--root", default=None, help="Minari dataset root (default: $MINARI_DATASETS_PATH)")
@@ -313,7 +315,7 @@ def reproduce(
 ) -> None:
     """Run a grid (returns, distribution-shift, momentum, embeddings, figures, precision, training-setting,
     methods) and write its results."""
-    from omrl_bench.bench.grids import parse_algos, parse_suites
+    from omrl_bench.bench.grids import parse_algos, parse_precision, parse_suites
     from omrl_bench.bench.reproduce import default_report
     from omrl_bench.bench.reproduce import reproduce as run_grid
     from omrl_bench.datasets.pipeline import make_executor
@@ -352,7 +354,7 @@ def reproduce(
         lambda: make_executor(executor, workers, ray_address, gpus_per_task=1.0 if device.startswith("cuda") else 0.0),
         run=not no_run,
         device=device,
-        precision=precision,
+        precision=parse_precision(precision),
         on_plan=on_plan,
         on_done=on_done,
         algos=parse_algos(algos),

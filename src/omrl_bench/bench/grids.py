@@ -165,6 +165,33 @@ def parse_suites(text: str | None) -> tuple[str, ...] | None:
     return names
 
 
+def parse_precision(text: str | None) -> str | None:
+    """``--precision``: ``fp32`` or ``bf16`` for every run, or ``SUITE=PRECISION,...`` for those suites' runs
+    (the other suites train in the preset's); returned in a canonical form, checked here before any work."""
+    if text is None or "=" not in text:
+        if text is not None and text not in PRECISIONS:
+            raise OmrlError(f"--precision {text!r}: give {' or '.join(PRECISIONS)}, or SUITE=PRECISION,...")
+        return text
+    items: dict[str, str] = {}
+    for item in (s.strip() for s in text.split(",") if s.strip()):
+        suite, _, value = (part.strip() for part in item.partition("="))
+        if suite not in SUITES:
+            raise OmrlError(f"--precision: unknown suite {suite!r}; choose from: {', '.join(SUITES)}")
+        if value not in PRECISIONS:
+            raise OmrlError(f"--precision {item!r}: give {suite}={' or '.join(PRECISIONS)}")
+        if items.get(suite, value) != value:
+            raise OmrlError(f"--precision names {suite} twice with different precisions")
+        items[suite] = value
+    return ",".join(f"{s}={items[s]}" for s in SUITES if s in items)
+
+
+def suite_precision(precision: str | None, suite: str) -> str | None:
+    """The precision ``--precision`` (:func:`parse_precision`'s form) gives ``suite``'s runs; None: the preset's."""
+    if precision is None or "=" not in precision:
+        return precision
+    return dict(item.split("=", 1) for item in precision.split(",")).get(suite)
+
+
 def parse_algos(text: str | None) -> tuple[Row, ...] | None:
     """``--algos NAME[:VARIANT],...``: a name alone means its table variants (every one in the returns table)."""
     if text is None:
@@ -199,8 +226,8 @@ def expand(
     preset: str = "cpu",
 ) -> list[Cell]:
     """The cells of grid ``name`` over seeds 0..seeds-1: ``suites`` and ``rows`` replace the grid's own,
-    ``precision`` the preset's (except in the precision grid, which trains both), ``overrides`` (``--set``)
-    go to every algorithm that reads their key."""
+    ``precision`` the preset's (for every suite, or per suite: see :func:`parse_precision`; not in the
+    precision grid, which trains both), ``overrides`` (``--set``) go to every algorithm that reads their key."""
     if name not in GRIDS:
         raise OmrlError(f"unknown grid {name!r}; choose one of: {', '.join(GRIDS)}")
     if seeds < 1:
@@ -209,6 +236,7 @@ def expand(
     chosen = suites or grid.suites
     if grid.one_suite and len(chosen) != 1:
         raise OmrlError(f"grid {name} compares runs on one suite; give one with --suites")
+    precision = parse_precision(precision)
     if precision is not None and any(o.precision for o in grid.options):
         raise OmrlError(f"the {name} grid trains both fp32 and bf16; drop --precision")
     chosen_rows = rows or grid.rows()
@@ -216,7 +244,17 @@ def expand(
         if not any(_set_for(r, chosen[0], preset, (item,)) for r in chosen_rows):
             resolve_config(chosen_rows[0][0], chosen_rows[0][1], chosen[0], preset, [item])  # its one-line error
     return [
-        Cell(a, v, s, q, k, o.hard_update, o.precision or precision, o.setting, _set_for((a, v), s, preset, overrides))
+        Cell(
+            a,
+            v,
+            s,
+            q,
+            k,
+            o.hard_update,
+            o.precision or suite_precision(precision, s),
+            o.setting,
+            _set_for((a, v), s, preset, overrides),
+        )
         for s in chosen
         for a, v in chosen_rows
         for o in grid.options

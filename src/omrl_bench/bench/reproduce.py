@@ -124,6 +124,23 @@ def _data_line(planned: list[grids.Planned], configs: list[dict[str, Any]], pres
     )
 
 
+def _precision_line(planned: list[grids.Planned], configs: list[dict[str, Any]]) -> str:
+    """The precisions the runs train in; per suite where the suites' differ (``--precision SUITE=...``)."""
+    by_suite: dict[str, set[str]] = {}
+    for p, c in zip(planned, configs, strict=True):
+        by_suite.setdefault(p.cell.suite, set()).add(c["config"]["precision"])
+
+    def names(precisions: set[str]) -> str:
+        return " and ".join(PRECISION_NAMES[p] for p in sorted(precisions, key=PRECISIONS.index))
+
+    groups: dict[str, list[str]] = {}
+    for suite, precisions in by_suite.items():
+        groups.setdefault(names(precisions), []).append(suite)
+    if len(groups) == 1:
+        return f"- Precision: {next(iter(groups))}."
+    return "- Precision: " + "; ".join(f"{', '.join(suites)}: {text}" for text, suites in groups.items()) + "."
+
+
 def provenance(name: str, command: str, preset: str, seeds: int, planned: list[grids.Planned], wall_s: float) -> str:
     """The Markdown header every result file carries."""
     import json
@@ -133,7 +150,6 @@ def provenance(name: str, command: str, preset: str, seeds: int, planned: list[g
 
     done = grids.finished(planned)
     configs = [run_config(p.spec)[2] for p in planned]  # resolved once, for both lines below
-    precisions = sorted({c["config"]["precision"] for c in configs}, key=PRECISIONS.index)
     run_wall = sum(json.loads((p.run_dir / "final.json").read_text())["train_wall_time_s"] for p in done)
     versions = package_versions()
     import matplotlib
@@ -146,7 +162,7 @@ def provenance(name: str, command: str, preset: str, seeds: int, planned: list[g
         f"- Command: `{command}`",
         f"- Preset: `{preset}` (training and datasets); seeds 0 to {seeds - 1}; "
         f"{len(done)} of {len(planned)} training runs finished.",
-        "- Precision: " + " and ".join(PRECISION_NAMES[p] for p in precisions) + ".",
+        _precision_line(planned, configs),
         _data_line(planned, configs, preset),
         f"- Compute: {run_wall / 3600:.2f} h of training wall time summed over the finished runs; "
         f"this invocation took {wall_s / 60:.1f} min.",
