@@ -12,6 +12,7 @@ config has. ``--set`` keys are checked against the algorithm's own config.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import typing
 from dataclasses import dataclass
 from importlib import resources
@@ -73,7 +74,8 @@ def _plain(data: Any) -> Any:
     return {k: _plain(v) for k, v in data.items()} if isinstance(data, typing.Mapping) else data
 
 
-def _sections(cls: type) -> dict[str, Any]:
+@functools.cache  # a class's fields never change; type hints are slow to evaluate (every config resolve)
+def _sections(cls: type) -> typing.Mapping[str, Any]:
     """Field name -> the sub-dataclass type of each section field (None for a plain key)."""
     hints = typing.get_type_hints(cls)
     return {
