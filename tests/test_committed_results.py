@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from omrl_bench.bench import grids, tables
+from omrl_bench.core.train_config import PRECISIONS
 from omrl_bench.datasets.recipe import QUALITIES
 from omrl_bench.envs.suites import SUITES
 
@@ -25,14 +26,17 @@ FROZEN = sorted(p for p in RESULTS.glob("protocol-v*/*/runs") if p.is_dir())
 
 
 def _cells_by_name(preset: str, seeds: int) -> dict[str, grids.Cell]:
-    """Every cell of every grid over seeds 0..seeds-1, on any suite ``--suites`` can choose, by the run
-    directory name it trains into (one suite at a time for the grids that compare runs on one)."""
+    """Every cell of every grid over seeds 0..seeds-1, on any suite ``--suites`` can choose and in any
+    precision ``--precision`` can give, by the run directory name it trains into (one suite at a time
+    for the grids that compare runs on one)."""
     cells = {}
     for name, grid in grids.GRIDS.items():
         choices = [(s,) for s in SUITES] if grid.one_suite else [tuple(SUITES)]
+        precisions = [None] if any(o.precision for o in grid.options) else [None, *PRECISIONS]
         for suites in choices:
-            for cell in grids.expand(name, seeds, suites):
-                cells[cell.spec(preset, "cpu").run_name(cell.variant)] = cell
+            for precision in precisions:
+                for cell in grids.expand(name, seeds, suites, precision):
+                    cells[cell.spec(preset, "cpu").run_name(cell.variant)] = cell
     return cells
 
 
