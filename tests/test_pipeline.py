@@ -179,3 +179,51 @@ def test_sac_resumed_from_a_snapshot_is_bit_identical(suite_name: str, tmp_path:
     assert train_sac(suite, kwargs, cfg, 7, stopped) == list(range(0, 901, 150))
     assert not (stopped / "resume").exists()
     assert policy_bytes(stopped) == policy_bytes(tmp_path / "straight")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status  # a zombie has exited
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="the parent-death signal is Linux's")
+def test_local_workers_end_when_the_process_that_started_them_is_killed(tmp_path: Path) -> None:
+    """A killed grid leaves no worker training on into its run folders (a restart would train them twice)."""
+    import sys
+    import textwrap
+
+    script = tmp_path / "grid.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import os, sys, time
+            from pathlib import Path
+            from omrl_bench.datasets.pipeline import LocalExecutor
+
+            def work(path):
+                Path(path).write_text(str(os.getpid()))
+                time.sleep(120)
+
+            if __name__ == "__main__":
+                list(LocalExecutor(2).map_unordered(work, [(f"{sys.argv[1]}/{i}.pid",) for i in range(2)]))
+            """
+        )
+    )
+    parent = subprocess.Popen([sys.executable, str(script), str(tmp_path)])
+    deadline = time.time() + 120
+    while len(list(tmp_path.glob("*.pid"))) < 2 and time.time() < deadline and parent.poll() is None:
+        time.sleep(0.2)
+    pids = [int(p.read_text() or 0) for p in tmp_path.glob("*.pid")]
+    assert len(pids) == 2 and all(pids), "the workers did not start"
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.time() + 30
+    while any(_alive(p) for p in pids) and time.time() < deadline:
+        time.sleep(0.2)
+    left = [p for p in pids if _alive(p)]
+    for p in left:
+        os.kill(p, signal.SIGKILL)
+    assert not left, f"workers {left} outlived the killed parent"

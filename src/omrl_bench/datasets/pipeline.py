@@ -363,8 +363,24 @@ class Executor:
         raise NotImplementedError
 
 
+def _exit_with_parent(parent: int) -> None:
+    """Pool-worker initializer: end this worker when the process that started it dies (Linux), so a
+    killed ``generate-data`` or ``reproduce`` leaves no worker training on into run folders (where a
+    restarted grid would train the same run twice); elsewhere the pool's own shutdown is all there is."""
+    import ctypes
+    import os
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    if os.getppid() != parent:  # it died before the line above
+        os._exit(1)
+
+
 class LocalExecutor(Executor):
-    """A pool of local worker processes (spawned: each sets torch to one thread)."""
+    """A pool of local worker processes (spawned: each sets torch to one thread; each ends with its parent)."""
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
@@ -377,7 +393,10 @@ class LocalExecutor(Executor):
             for call in calls:
                 yield fn(*call)
             return
-        with ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn")) as pool:
+        import os
+
+        context = mp.get_context("spawn")
+        with ProcessPoolExecutor(self.workers, context, _exit_with_parent, (os.getpid(),)) as pool:
             futures = [pool.submit(fn, *call) for call in calls]
             try:
                 for fut in as_completed(futures):
