@@ -187,6 +187,28 @@ def test_parity_rule_and_precision_table() -> None:
     assert "| FOCAL | mean | 12.20 (0.20) | 11.10 (0.10) | -1.10 |" in md
 
 
+def test_precision_table_divides_wall_times_only_of_runs_on_one_machine() -> None:
+    """fp32 on an AVX2 machine against bf16 on an AVX-512 one measures the machines, not the precision."""
+    import json
+
+    from tests.test_reproduce import _rows
+
+    avx2 = json.dumps({"cpu": "EPYC", "cpu_capability": "AVX2"})
+    df = pd.DataFrame(
+        _rows("FOCAL", "expert", "expert", [12.0, 12.4], wall_s=600.0, machine=avx2)
+        + _rows("FOCAL", "expert", "expert", [12.1, 12.2], precision="bf16", wall_s=300.0, machine=avx2)
+        + _rows("FOCAL++ batch-wise", "expert", "expert", [12.0, 12.4], wall_s=600.0, machine=avx2)
+        + _rows("FOCAL++ batch-wise", "expert", "expert", [12.1, 12.2], precision="bf16", wall_s=300.0)
+        + _rows("FOCAL++ batch-wise", "expert", "expert", [12.1, 12.2, 12.0], precision="bf16")[2:]
+    )
+    df.loc[(df["label"] == "FOCAL") & (df["seed"] == 1), "machine"] = json.dumps("")  # a record from before
+    table = tables.precision_table(df, "sparse-point-robot", grids.focal_pair()).set_index(["algorithm", "seed"])
+    assert table.loc[("FOCAL", "0"), "speedup"] == pytest.approx(2.0)
+    assert math.isnan(table.loc[("FOCAL", "1"), "speedup"]) and math.isnan(table.loc[("FOCAL", "mean"), "speedup"])
+    assert table.loc[("FOCAL", "mean"), "fp32_wall_s"] == pytest.approx(600.0)  # the wall times stay
+    assert table["speedup"].loc["FOCAL++ batch-wise"].isna().all()  # seed 2 ran in bf16 only
+
+
 def test_records_saved_before_precision_and_protocol_v1_existed_are_fp32_v0_runs() -> None:
     _, _, config = run_config(_spec("smoke"))
     assert config["data_protocol"] == 1 and config["config"]["precision"] == "fp32"

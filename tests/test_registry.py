@@ -10,6 +10,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
+import torch
 from click.testing import CliRunner
 
 from omrl_bench.bench import grids
@@ -136,6 +137,7 @@ def test_final_json_is_strict_and_records_provenance(smoke_root: Path, tmp_path:
     prov = report["provenance"]
     assert prov["versions"]["torch"] and prov["versions"]["omrl-bench"]
     assert prov["git_commit"] is None or len(prov["git_commit"]) == 40
+    assert prov["machine"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability() and prov["machine"]["cores"]
     train = prov["datasets"]["train"]
     assert train["dataset_ids"][0].startswith("omrl/sparse-point-robot-smoke/task-") and len(train["sha256"]) == 64
     assert set(prov["datasets"]) == {"train", "test/expert", "test/random"}

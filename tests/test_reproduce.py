@@ -78,6 +78,7 @@ def _rows(
     suite: str = SPR,
     precision: str = "fp32",
     wall_s: float = 10.0,
+    machine: str = json.dumps({"cpu": "test CPU", "cpu_capability": "AVX512"}),
 ) -> list:
     variant = {"FOCAL": "focal"}.get(label, label.removeprefix("FOCAL++ "))
     return [
@@ -94,6 +95,7 @@ def _rows(
             "rms": 1.0 + k,
             "esr": 0.25 * k,
             "wall_s": wall_s,
+            "machine": machine,
         }
         for k, v in enumerate(values)
     ]

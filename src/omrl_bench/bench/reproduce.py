@@ -53,8 +53,10 @@ NOTES = {
     "(FOCAL 0.907 / 0.203, FOCAL++ 1.060 / 0.254). Sparse-Ant-Fwd-Back has 2 test tasks, one pair, so a "
     "run's ESR there is 0 or 1.",
     "precision": "Trained on expert data, tested with expert context. The same seeds in fp32 and in bf16; "
-    "the fp32 runs are the returns grid's. Parity: the bf16 mean lies inside the fp32 runs' 95% bootstrap "
-    "interval or within 0.2 of their mean. Wall time: training only, two runs sharing the machine's two cores.",
+    "the {preset_precision} runs (the preset's precision) are the returns grid's. Parity: the bf16 mean lies "
+    "inside the fp32 runs' 95% bootstrap interval or within 0.2 of their mean. Wall time: training only, as "
+    "each run recorded it (two runs at a time on two cores); fp32 / bf16 wall only where both runs recorded the "
+    "same machine (CPU model and torch's CPU capability), since bf16's speed depends on the CPU.",
     "training-setting": "FOCAL (the baseline, so the choice cannot favour FOCAL++), trained on each quality and "
     "tested with context of the same quality. Rule, fixed before the runs: the setting with the best mean over "
     "the four qualities becomes the cpu preset's for the suite's family (the point robots; the MuJoCo suites, which "
@@ -141,6 +143,22 @@ def _precision_line(planned: list[grids.Planned], configs: list[dict[str, Any]])
     return "- Precision: " + "; ".join(f"{', '.join(suites)}: {text}" for text, suites in groups.items()) + "."
 
 
+def _title(name: str, planned: list[grids.Planned]) -> str:
+    """The grid's title, naming the suite a one-suite grid ran on where that is not its own."""
+    suites = {p.cell.suite for p in planned}
+    if grids.GRIDS[name].one_suite and len(suites) == 1 and (suite := suites.pop()) != grids.SPR:
+        return TITLES[name].replace("Sparse-Point-Robot", "-".join(w.capitalize() for w in suite.split("-")))
+    return TITLES[name]
+
+
+def _preset_precision(p: grids.Planned) -> str:
+    """The precision the preset gives ``p``'s run (the returns grid's), whatever the grid's option asks."""
+    from omrl_bench.core.train_config import resolve_config
+
+    _, cfg = resolve_config(p.spec.algo, p.cell.variant, p.spec.suite, p.spec.preset, [*p.spec.tag_overrides])
+    return str(cfg.precision)
+
+
 def provenance(name: str, command: str, preset: str, seeds: int, planned: list[grids.Planned], wall_s: float) -> str:
     """The Markdown header every result file carries."""
     import json
@@ -157,7 +175,7 @@ def provenance(name: str, command: str, preset: str, seeds: int, planned: list[g
 
     versions |= {"pandas": pandas.__version__, "matplotlib": matplotlib.__version__}
     lines = [
-        f"# {TITLES[name]}",
+        f"# {_title(name, planned)}",
         "",
         f"- Command: `{command}`",
         f"- Preset: `{preset}` (training and datasets); seeds 0 to {seeds - 1}; "
@@ -170,7 +188,10 @@ def provenance(name: str, command: str, preset: str, seeds: int, planned: list[g
         f"- Written: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
     ]
     if name in NOTES:
-        lines.append(f"- {NOTES[name]}")
+        note = NOTES[name]
+        if name == "precision":
+            note = note.format(preset_precision=_preset_precision(planned[0]))
+        lines.append(f"- {note}")
     if name == "precision":
         lines.append("- Mean rows: mean (sample std) over seeds; the fp32 runs' bootstrap 95% CI of the mean.")
     elif name != "figures":

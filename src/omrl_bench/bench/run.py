@@ -181,7 +181,7 @@ def execute(spec: RunSpec, out: Path, root: Path | None, resume: bool, progress:
             test_tasks=np.array([k["task"] for k in test_kwargs]),
         )
         _dump_attention(algo, buffers, run_dir, cfg)
-        report["provenance"] = provenance(datasets)
+        report["provenance"] = provenance(datasets, spec.device)
         return strict_json(report)
 
     return run_training(
@@ -211,9 +211,10 @@ def strict_json(obj: Any) -> Any:
     return obj
 
 
-def provenance(datasets: dict[str, Any]) -> dict[str, Any]:
-    """Package versions, the project's git commit (when it runs from a checkout) and the datasets trained and
-    tested on: per split and quality, the dataset ids, the recipe fingerprint and one sha256 over the files'."""
+def provenance(datasets: dict[str, Any], device: str = "cpu") -> dict[str, Any]:
+    """Package versions, the project's git commit (when it runs from a checkout), the machine the run finished
+    on (:func:`machine`) and the datasets trained and tested on: per split and quality, the dataset ids, the
+    recipe fingerprint and one sha256 over the files'."""
     from importlib import metadata
 
     versions: dict[str, str | None] = {}
@@ -231,7 +232,25 @@ def provenance(datasets: dict[str, Any]) -> dict[str, Any]:
             "recipe_fingerprint": suite_data.namespace_metadata.get("recipe_fingerprint"),
             "sha256": combined,
         }
-    return {"versions": versions, "git_commit": _git_commit(), "datasets": data}
+    return {"versions": versions, "git_commit": _git_commit(), "machine": machine(device), "datasets": data}
+
+
+def machine(device: str = "cpu") -> dict[str, Any]:
+    """What a run's wall time depends on: the CPU model, torch's CPU capability (AVX2, AVX512, ...: whether
+    bf16 is native), the core count and, on CUDA, the GPU's name."""
+    import os
+    import platform
+
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = torch.cuda.get_device_name(torch.device(device)) if device.startswith("cuda") else None
+    return {"cpu": cpu, "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cores": os.cpu_count(), "gpu": gpu}
 
 
 def _git_commit() -> str | None:

@@ -88,11 +88,13 @@ def collect(planned: list[Planned]) -> pd.DataFrame:
                     "rms": emb["rms"],
                     "esr": emb["esr"],
                     "wall_s": report["train_wall_time_s"],
+                    # "" for records from before runs recorded it (bench/run.py machine())
+                    "machine": json.dumps(report["provenance"].get("machine") or "", sort_keys=True),
                 }
             )
     columns = [
         *("label", "variant", "suite", "train", "test", "update", "setting", "precision", "seed"),
-        *("return", "rms", "esr", "wall_s"),
+        *("return", "rms", "esr", "wall_s", "machine"),
     ]
     return pd.DataFrame(rows, columns=columns)
 
@@ -347,6 +349,8 @@ def precision_table(df: pd.DataFrame, suite: str, algos: tuple[Row, ...]) -> pd.
                 hit = by[p].loc[seed] if seed in by[p].index else None
                 row[f"{p}_return"] = math.nan if hit is None else float(hit["return"])
                 row[f"{p}_wall_s"] = math.nan if hit is None else float(hit["wall_s"])
+            found = [by[p].loc[[seed], "machine"] for p in PRECISIONS if seed in by[p].index]
+            row["same_machine"] = _same_machine(*found)
             rows.append(row)
         mean: dict[str, Any] = {"algorithm": label, "seed": "mean"}
         for p in PRECISIONS:
@@ -355,11 +359,19 @@ def precision_table(df: pd.DataFrame, suite: str, algos: tuple[Row, ...]) -> pd.
             mean |= {f"{p}_ci_low": s["ci_low"], f"{p}_ci_high": s["ci_high"]}
             mean[f"{p}_wall_s"] = float(by[p]["wall_s"].mean()) if len(by[p]) else math.nan
         mean["parity"] = parity(mean)
+        mean["same_machine"] = _same_machine(*(by[p]["machine"] for p in PRECISIONS))
         rows.append(mean)
     table = pd.DataFrame(rows)
     table["bf16_minus_fp32"] = table["bf16_return"] - table["fp32_return"]
-    table["speedup"] = table["fp32_wall_s"] / table["bf16_wall_s"]
-    return table
+    # a wall-time ratio of runs on different CPUs measures the machines, not the precision
+    table["speedup"] = (table["fp32_wall_s"] / table["bf16_wall_s"]).where(table["same_machine"].astype(bool))
+    return table.drop(columns="same_machine")
+
+
+def _same_machine(*machines: pd.Series) -> bool:
+    """Whether runs of both precisions are given and every one recorded the same machine (old records name none)."""
+    names = set(pd.concat(machines)) if len(machines) == len(PRECISIONS) else set()
+    return len(names) == 1 and names != {json.dumps("")}
 
 
 def training_setting_table(df: pd.DataFrame, suite: str, algos: tuple[Row, ...]) -> pd.DataFrame:
