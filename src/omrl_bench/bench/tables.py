@@ -89,7 +89,7 @@ def collect(planned: list[Planned]) -> pd.DataFrame:
                     "esr": emb["esr"],
                     "wall_s": report["train_wall_time_s"],
                     # "" for records from before runs recorded it (bench/run.py machine())
-                    "machine": json.dumps(report["provenance"].get("machine") or "", sort_keys=True),
+                    "machine": json.dumps(report.get("provenance", {}).get("machine") or "", sort_keys=True),
                 }
             )
     columns = [
