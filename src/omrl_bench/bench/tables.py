@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -345,12 +346,13 @@ def precision_table(df: pd.DataFrame, suite: str, algos: tuple[Row, ...]) -> pd.
         by = {p: sel[sel["precision"] == p].set_index("seed") for p in PRECISIONS}
         for seed in sorted(set(by["fp32"].index) | set(by["bf16"].index)):
             row: dict[str, Any] = {"algorithm": label, "seed": str(seed)}
+            machines = []
             for p in PRECISIONS:
                 hit = by[p].loc[seed] if seed in by[p].index else None
                 row[f"{p}_return"] = math.nan if hit is None else float(hit["return"])
                 row[f"{p}_wall_s"] = math.nan if hit is None else float(hit["wall_s"])
-            found = [by[p].loc[[seed], "machine"] for p in PRECISIONS if seed in by[p].index]
-            row["same_machine"] = _same_machine(*found)
+                machines += [] if hit is None else [hit["machine"]]
+            row["same_machine"] = len(machines) == len(PRECISIONS) and _one_known_machine(machines)
             rows.append(row)
         mean: dict[str, Any] = {"algorithm": label, "seed": "mean"}
         for p in PRECISIONS:
@@ -359,7 +361,8 @@ def precision_table(df: pd.DataFrame, suite: str, algos: tuple[Row, ...]) -> pd.
             mean |= {f"{p}_ci_low": s["ci_low"], f"{p}_ci_high": s["ci_high"]}
             mean[f"{p}_wall_s"] = float(by[p]["wall_s"].mean()) if len(by[p]) else math.nan
         mean["parity"] = parity(mean)
-        mean["same_machine"] = _same_machine(*(by[p]["machine"] for p in PRECISIONS))
+        both = all(len(by[p]) for p in PRECISIONS)
+        mean["same_machine"] = both and _one_known_machine(pd.concat([by[p]["machine"] for p in PRECISIONS]))
         rows.append(mean)
     table = pd.DataFrame(rows)
     table["bf16_minus_fp32"] = table["bf16_return"] - table["fp32_return"]
@@ -368,9 +371,9 @@ def precision_table(df: pd.DataFrame, suite: str, algos: tuple[Row, ...]) -> pd.
     return table.drop(columns="same_machine")
 
 
-def _same_machine(*machines: pd.Series) -> bool:
-    """Whether runs of both precisions are given and every one recorded the same machine (old records name none)."""
-    names = set(pd.concat(machines)) if len(machines) == len(PRECISIONS) else set()
+def _one_known_machine(machines: Iterable[str]) -> bool:
+    """Whether every run recorded the same machine (records from before runs recorded it name none)."""
+    names = set(machines)
     return len(names) == 1 and names != {json.dumps("")}
 
 
