@@ -72,3 +72,23 @@ def test_a_presets_suite_section_applies_to_that_suite_only() -> None:
     assert cfg.ac.bc_weight == 0
     with pytest.raises(OmrlError, match="unknown key 'bc_wieght'"):
         resolve_config("focal", None, "sparse-point-robot", "cpu", ["ac.bc_wieght=1"])
+
+
+def test_the_table7_preset_is_the_cpu_preset_without_the_bc_term_on_the_cpu_datasets() -> None:
+    from omrl_bench.bench.grids import expand
+    from omrl_bench.core.train_config import data_preset, resolve_config
+
+    for algo in ("focal", "focalpp"):
+        _, cpu = resolve_config(algo, None, "sparse-point-robot", "cpu")
+        _, t7 = resolve_config(algo, None, "sparse-point-robot", "cpu-table7")
+        assert cpu.ac.bc_weight == 0.4 and t7.ac.bc_weight == 0.0 and t7.ac.alpha == 0.0 and not t7.ac.train_alpha
+        assert (t7.batch_size, t7.context_size, t7.precision) == (cpu.batch_size, cpu.context_size, cpu.precision)
+        assert t7.eval_every == 2000
+    _, ant = resolve_config("focal", None, "sparse-ant-fwd-back", "cpu-table7")
+    assert ant.ac.bc_weight == 0.0 and ant.ac.train_alpha  # Table 7's BRAC alone
+    assert data_preset("cpu-table7") == "cpu" and data_preset("cpu") == "cpu"
+    cell = expand("distribution-shift", 1, preset="cpu-table7")[0]
+    spec = cell.spec("cpu-table7", "cpu")
+    assert (spec.preset, spec.data_preset) == ("cpu-table7", "cpu")
+    with pytest.raises(OmrlError, match="unknown preset 'nope'"):
+        data_preset("nope")

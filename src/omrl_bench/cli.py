@@ -197,8 +197,8 @@ def algorithms_command() -> None:
 @click.option("--train-quality", default="expert", show_default=True)
 @click.option("--test-quality", default="expert", show_default=True, help="one or more, comma-separated")
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--preset", default="cpu", show_default=True, help="smoke, cpu or paper")
-@click.option("--data-preset", default=None, help="dataset preset (default: same as --preset)")
+@click.option("--preset", default="cpu", show_default=True, help="smoke, cpu, cpu-table7 or paper")
+@click.option("--data-preset", default=None, help="dataset preset (default: the one --preset trains on)")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N")
 @click.option("--precision", type=click.Choice(PRECISIONS), default=None, help="default: the preset's")
 @click.option(
@@ -236,6 +236,7 @@ def run(
     import torch
 
     from omrl_bench.bench.run import RunSpec, execute, run_config
+    from omrl_bench.core.train_config import data_preset as preset_data
 
     torch.set_num_threads(threads)
     qualities = tuple(q.strip() for q in test_quality.split(",") if q.strip())
@@ -247,7 +248,7 @@ def run(
         qualities,
         seed,
         preset,
-        data_preset or preset,
+        data_preset or preset_data(preset),
         device,
         overrides,
         name,
@@ -277,7 +278,7 @@ def run(
 
 @main.command("reproduce")
 @click.argument("name")
-@click.option("--preset", default="cpu", show_default=True, help="smoke, cpu or paper (training and datasets)")
+@click.option("--preset", default="cpu", show_default=True, help="smoke, cpu, cpu-table7 or paper")
 @click.option("--seeds", default=3, show_default=True, type=click.IntRange(min=1), help="seeds 0..N-1")
 @click.option("--suites", default=None, help="comma-separated suites instead of the grid's default")
 @click.option("--algos", default=None, cls=_RegistryHelp, registry_help=_algos_help)

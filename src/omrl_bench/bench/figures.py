@@ -228,5 +228,7 @@ def draw_all(
         attention(shift, out_dir / "attention.png"),
     ]
     if any(p.cell.suite == SPR for p in planned):
-        made.append(state_distribution(SPR, preset, root, out_dir / "state-distribution.png"))
+        from omrl_bench.core.train_config import data_preset
+
+        made.append(state_distribution(SPR, data_preset(preset), root, out_dir / "state-distribution.png"))
     return [m for m in made if m is not None]

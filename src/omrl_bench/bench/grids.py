@@ -16,7 +16,7 @@ from typing import Any
 
 from omrl_bench.bench.run import RunSpec, run_config
 from omrl_bench.core.registry import algorithms, check_variant, get_algorithm, label
-from omrl_bench.core.train_config import PRECISIONS, resolve_config
+from omrl_bench.core.train_config import PRECISIONS, data_preset, resolve_config
 from omrl_bench.datasets.recipe import QUALITIES
 from omrl_bench.envs.suites import SUITES
 from omrl_bench.errors import OmrlError
@@ -146,7 +146,7 @@ class Cell:
             QUALITIES,
             self.seed,
             preset,
-            preset,
+            data_preset(preset),
             device,
             self.overrides,
             tag,
@@ -369,7 +369,7 @@ def ensure_datasets(suites: Iterable[str], preset: str, root: Path, executor: An
     from omrl_bench.datasets.recipe import load_recipe
 
     for suite in dict.fromkeys(suites):
-        recipe = load_recipe(suite, preset, 0, [])
+        recipe = load_recipe(suite, data_preset(preset), 0, [])
         generate(recipe, root, tuple(range(recipe.config.n_tasks)), QUALITIES, executor, archive=archive)
 
 

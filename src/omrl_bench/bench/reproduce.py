@@ -113,15 +113,16 @@ def command_line(
 
 def _data_line(planned: list[grids.Planned], configs: list[dict[str, Any]], preset: str) -> str:
     """Which datasets (protocol version, recipe fingerprints) and which training preset the runs use."""
-    from omrl_bench.core.train_config import preset_fingerprint
+    from omrl_bench.core.train_config import data_preset, preset_fingerprint
     from omrl_bench.datasets.recipe import load_recipe
 
     protocols = sorted({c["data_protocol"] for c in configs})
     suites = list(dict.fromkeys(p.cell.suite for p in planned))
-    recipes = ", ".join(f"{s} {load_recipe(s, preset).fingerprint}" for s in suites)
+    data = data_preset(preset)
+    recipes = ", ".join(f"{s} {load_recipe(s, data).fingerprint}" for s in suites)
     versions = " and ".join(f"v{v}" for v in protocols)
     return (
-        f"- Data: protocol {versions} datasets (`omrl/<suite>-{preset}/task-XX/<quality>-v{protocols[-1]}`), "
+        f"- Data: protocol {versions} datasets (`omrl/<suite>-{data}/task-XX/<quality>-v{protocols[-1]}`), "
         f"recipe fingerprints {recipes}; training preset `{preset}` fingerprint {preset_fingerprint(preset)}."
     )
 
@@ -159,6 +160,14 @@ def _preset_precision(p: grids.Planned) -> str:
     return str(cfg.precision)
 
 
+def _preset_words(preset: str) -> str:
+    """``cpu`` (training and datasets), or ``cpu-table7`` (training) on the ``cpu`` datasets."""
+    from omrl_bench.core.train_config import data_preset
+
+    data = data_preset(preset)
+    return f"`{preset}` (training and datasets)" if data == preset else f"`{preset}` (training), `{data}` datasets"
+
+
 def provenance(name: str, command: str, preset: str, seeds: int, planned: list[grids.Planned], wall_s: float) -> str:
     """The Markdown header every result file carries."""
     import json
@@ -178,7 +187,7 @@ def provenance(name: str, command: str, preset: str, seeds: int, planned: list[g
         f"# {_title(name, planned)}",
         "",
         f"- Command: `{command}`",
-        f"- Preset: `{preset}` (training and datasets); seeds 0 to {seeds - 1}; "
+        f"- Preset: {_preset_words(preset)}; seeds 0 to {seeds - 1}; "
         f"{len(done)} of {len(planned)} training runs finished.",
         _precision_line(planned, configs),
         _data_line(planned, configs, preset),

@@ -126,6 +126,9 @@ def _load_presets() -> dict[str, Any]:
         check_shared_keys(section, classes, f"suites.{suite}")
     for preset, section in data["presets"].items():
         body = dict(section)
+        datasets = body.pop("datasets", preset)
+        if not isinstance(datasets, str):
+            raise OmrlError(f"presets.{preset}.datasets: expected a dataset preset's name, got {datasets!r}")
         for suite, per_suite in body.pop("suites", {}).items():
             if suite not in data["suites"]:
                 raise OmrlError(
@@ -138,6 +141,15 @@ def _load_presets() -> dict[str, Any]:
 
 def preset_names() -> list[str]:
     return list(load_yaml(_presets_path())["presets"])
+
+
+def data_preset(preset: str) -> str:
+    """The dataset recipe preset that training preset ``preset`` trains on: its ``datasets`` key, else its own
+    name (``cpu-table7`` trains on the ``cpu`` datasets)."""
+    presets = load_yaml(_presets_path())["presets"]
+    if preset not in presets:
+        raise OmrlError(f"unknown preset {preset!r}; choose one of: {', '.join(presets)}")
+    return str(presets[preset].get("datasets", preset))
 
 
 def preset_fingerprint(preset: str) -> str:
@@ -175,6 +187,7 @@ def resolve_config(
     if preset not in data["presets"]:
         raise OmrlError(f"unknown preset {preset!r}; choose one of: {', '.join(data['presets'])}")
     preset_cfg = dict(data["presets"][preset])
+    preset_cfg.pop("datasets", None)  # which recipe's datasets it trains on (data_preset), not a training key
     per_suite = preset_cfg.pop("suites", {})  # a preset's settings for one suite only
     merged = _merge(_merge(data["suites"][suite], preset_cfg), per_suite.get(suite, {}))
     merged = _merge(project(merged, spec.config), _plain(spec.variants[variant]))
