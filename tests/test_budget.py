@@ -45,3 +45,56 @@ def test_a_run_without_its_own_quality_evaluated_is_a_one_line_error(tmp_path: P
         own_quality_curves({"expert": tmp_path / "e"})
     with pytest.raises(OmrlError, match="no progress.csv"):
         own_quality_curves({"expert": tmp_path / "missing"})
+
+
+def _fake_runs(tmp_path: Path, steps: int) -> list:
+    """Finished distribution-shift runs (2 seeds) whose evaluations follow a known formula."""
+    import json
+
+    from omrl_bench.bench import grids
+    from omrl_bench.bench.run import run_config
+    from omrl_bench.datasets.recipe import QUALITIES
+
+    planned = []
+    for cell in grids.expand("distribution-shift", 2, preset="cpu-table7"):
+        spec = cell.spec("cpu-table7", "cpu")
+        variant, _, config = run_config(spec)
+        run_dir = tmp_path / spec.run_name(variant)
+        run_dir.mkdir(parents=True)
+        value = lambda step, test, c=cell: step / 8000 + (test == c.train_quality) + 0.1 * c.seed  # noqa: E731
+        rows = [
+            {"step": k, **{f"eval/{q}/return": value(k, q) for q in QUALITIES}} for k in range(2000, steps + 1, 2000)
+        ]
+        pd.DataFrame(rows).to_csv(run_dir / "progress.csv", index=False)
+        report = {
+            "config": config,
+            "steps": steps,
+            "train_wall_time_s": 1.0,
+            "test": {q: {"mean_return": value(steps, q)} for q in QUALITIES},
+            "embeddings": {"test": {"rms": 1.0, "esr": 1.0}},
+        }
+        (run_dir / "final.json").write_text(json.dumps(report))
+        planned.append(grids.Planned(cell, spec, run_dir, "done", "bf16"))
+    return planned
+
+
+def test_the_budget_section_recomputes_every_cell_and_claim_at_each_8k_steps(tmp_path: Path) -> None:
+    from omrl_bench.bench.grids.distribution_shift import budget_section, tables_by_step
+
+    planned = _fake_runs(tmp_path / "runs", 24000)
+    by_step = tables_by_step(planned)
+    assert list(by_step) == [8000, 16000, 24000]
+    for step, table in by_step.items():
+        t = table.set_index(["algorithm", "train", "test"])
+        assert t.loc[("FOCAL", "medium", "medium"), "mean"] == pytest.approx(step / 8000 + 1 + 0.05)
+        assert t.loc[("FOCAL", "medium", "random"), "drop"] == pytest.approx(1.0)
+    text = budget_section(planned, tmp_path / "report")
+    assert "| algorithm | train | test context | 8k | 16k | 24k |" in text and "| claim | 8k | 16k | 24k |" in text
+    assert "| FOCAL | expert | expert | 2.05 | 3.05 | 4.05 |" in text
+    assert (tmp_path / "report" / "figures" / "budget.png").exists()
+
+
+def test_no_budget_section_for_runs_of_one_budget_step(tmp_path: Path) -> None:
+    from omrl_bench.bench.grids.distribution_shift import budget_section
+
+    assert budget_section(_fake_runs(tmp_path / "runs", 8000), tmp_path / "report") == ""

@@ -127,26 +127,26 @@ def test_methods_grid_and_table_ranks_with_ties() -> None:
                     | {"rms": 0.001 if (label, seed) == ("CORRO cvae", 0) else 0.5}
                 )
     algos = (("focal", "focal"), ("csro", "csro"), ("corro", "cvae"))
-    table = tables.methods_table(pd.DataFrame(rows), ("sparse-point-robot",), algos).set_index("algorithm")
+    table = grids.methods.methods_table(pd.DataFrame(rows), ("sparse-point-robot",), algos).set_index("algorithm")
     assert table.loc["FOCAL", "iid_mean"] == pytest.approx(11.0) and table.loc["FOCAL", "ood_mean"] == pytest.approx(10)
     assert list(table["ood_rank"]) == ["1", "1", "3"]  # FOCAL and CSRO overlap: a tie; CORRO below both
-    markdown = tables.to_markdown("methods", table.reset_index(), 3)
+    markdown = tables.to_markdown(grids.get_grid("methods"), table.reset_index(), 3)
     assert "| sparse-point-robot | CORRO cvae | 3/3 |" in markdown
     # the seed whose test-task embeddings are one point is counted as collapsed
     assert list(table["collapsed"]) == [0, 0, 1] and markdown.splitlines()[-1].endswith("| 1/3 |")
     assert table.loc["CSRO", "ood_p_improve"] == pytest.approx(7 / 9) and table.loc["CORRO cvae", "ood_p_improve"] == 0
     # the published numbers are cited, each environment's line marked not comparable, with its ordering
-    lines = tables.published_methods_lines()
+    lines = grids.methods.published_methods_lines()
     assert "not comparable" in lines[0]
     assert any(x.startswith("- Ant-Dir:") and "CSRO 276 / 233 (OOD above FOCAL)" in x for x in lines)
     assert any(x.startswith("- HalfCheetah-Vel:") and "CORRO -37 / -112 (OOD below FOCAL)" in x for x in lines)
     # one claim line per new method: CSRO ties FOCAL (at least FOCAL: holds), CORRO is wholly below
-    claims = tables.methods_claims(table.reset_index())
+    claims = grids.methods.methods_claims(table.reset_index())
     assert len(claims) == 2 and claims[0].startswith("- CSRO at least FOCAL")
     assert "**holds**" in claims[0] and "sparse-point-robot 10.10 against 10.00 (tied with FOCAL" in claims[0]
     assert "**does not hold**" in claims[1] and "(below FOCAL, P(improvement) 0.00)" in claims[1]
-    both = tables.methods_table(pd.DataFrame(rows), ("sparse-point-robot", "point-robot-wind"), algos)
-    assert "**undecided (runs pending)**" in tables.methods_claims(both)[0]  # no Point-Robot-Wind runs yet
+    both = grids.methods.methods_table(pd.DataFrame(rows), ("sparse-point-robot", "point-robot-wind"), algos)
+    assert "**undecided (runs pending)**" in grids.methods.methods_claims(both)[0]  # no Point-Robot-Wind runs yet
 
 
 def test_probability_of_improvement_against_a_pairwise_count() -> None:

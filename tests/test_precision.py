@@ -171,19 +171,23 @@ def test_parity_rule_and_precision_table() -> None:
         + _rows("FOCAL++ batch-wise", "expert", "expert", fp32)
         + _rows("FOCAL++ batch-wise", "expert", "expert", [12.3, 12.1, 12.5], precision="bf16")
     )
-    table = tables.precision_table(df, "sparse-point-robot", grids.focal_pair()).set_index(["algorithm", "seed"])
+    table = grids.precision.precision_table(df, "sparse-point-robot", grids.focal_pair()).set_index(
+        ["algorithm", "seed"]
+    )
     focal = table.loc[("FOCAL", "mean")]
     assert focal["fp32_return"] == pytest.approx(12.2) and focal["bf16_return"] == pytest.approx(11.1)
     assert focal["parity"] == "no" and focal["speedup"] == pytest.approx(2.0)
     assert table.loc[("FOCAL", "1"), "bf16_minus_fp32"] == pytest.approx(11.2 - 12.4)
     assert table.loc[("FOCAL++ batch-wise", "mean"), "parity"] == "yes"
     row = {"fp32_return": 12.2, "fp32_ci_low": 12.0, "fp32_ci_high": 12.4}
-    assert tables.parity(row | {"bf16_return": 11.95}) == "no"  # outside the interval and 0.25 below
-    assert tables.parity(row | {"bf16_return": 12.01}) == "yes"  # inside the interval
+    assert grids.precision.parity(row | {"bf16_return": 11.95}) == "no"  # outside the interval and 0.25 below
+    assert grids.precision.parity(row | {"bf16_return": 12.01}) == "yes"  # inside the interval
     narrow = row | {"fp32_ci_low": 12.19, "fp32_ci_high": 12.21}
-    assert tables.parity(narrow | {"bf16_return": 12.0}) == "yes"  # outside, but within 0.2 of the mean
-    assert tables.parity(row | {"bf16_return": math.nan}) == "pending"
-    md = tables.to_markdown("precision", tables.precision_table(df, "sparse-point-robot", grids.focal_pair()), 3)
+    assert grids.precision.parity(narrow | {"bf16_return": 12.0}) == "yes"  # outside, but within 0.2 of the mean
+    assert grids.precision.parity(row | {"bf16_return": math.nan}) == "pending"
+    md = tables.to_markdown(
+        grids.get_grid("precision"), grids.precision.precision_table(df, "sparse-point-robot", grids.focal_pair()), 3
+    )
     assert "| FOCAL | mean | 12.20 (0.20) | 11.10 (0.10) | -1.10 |" in md
 
 
@@ -202,7 +206,9 @@ def test_precision_table_divides_wall_times_only_of_runs_on_one_machine() -> Non
         + _rows("FOCAL++ batch-wise", "expert", "expert", [12.1, 12.2, 12.0], precision="bf16")[2:]
     )
     df.loc[(df["label"] == "FOCAL") & (df["seed"] == 1), "machine"] = json.dumps("")  # a record from before
-    table = tables.precision_table(df, "sparse-point-robot", grids.focal_pair()).set_index(["algorithm", "seed"])
+    table = grids.precision.precision_table(df, "sparse-point-robot", grids.focal_pair()).set_index(
+        ["algorithm", "seed"]
+    )
     assert table.loc[("FOCAL", "0"), "speedup"] == pytest.approx(2.0)
     assert math.isnan(table.loc[("FOCAL", "1"), "speedup"]) and math.isnan(table.loc[("FOCAL", "mean"), "speedup"])
     assert table.loc[("FOCAL", "mean"), "fp32_wall_s"] == pytest.approx(600.0)  # the wall times stay

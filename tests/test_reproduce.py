@@ -118,28 +118,28 @@ def test_returns_and_embedding_tables_against_hand_computed_values() -> None:
     df = pd.DataFrame(
         _rows("FOCAL", "expert", "expert", [12.0, 12.5, 13.0]) + _rows("FOCAL", "expert", "medium", [1.0])
     )
-    ret = tables.returns_table(df, (SPR,), grids.returns_rows()).set_index("algorithm")
+    ret = grids.returns.returns_table(df, (SPR,), grids.returns_rows()).set_index("algorithm")
     assert ret.loc["FOCAL", "mean"] == pytest.approx(12.5) and ret.loc["FOCAL", "std"] == pytest.approx(0.5)
     assert ret.loc["FOCAL", "paper"] == 12.25 and ret.loc["FOCAL", "diff"] == pytest.approx(0.25)
     assert ret.loc["MBML", "seeds"] == 0 and np.isnan(ret.loc["MBML", "paper"])
-    emb = tables.embeddings_table(df, (SPR,), grids.focal_pair()).set_index("algorithm")
+    emb = grids.embeddings.embeddings_table(df, (SPR,), grids.focal_pair()).set_index("algorithm")
     assert emb.loc["FOCAL", "rms_mean"] == pytest.approx(2.0) and emb.loc["FOCAL", "esr_mean"] == pytest.approx(0.25)
     assert emb.loc["FOCAL", "rms_std"] == pytest.approx(1.0) and emb.loc["FOCAL", "rms_paper"] == 1.283
-    assert "RMS pending; sparse-point-robot ESR pending" in tables.embeddings_claims(emb.reset_index())[0]
+    assert "RMS pending; sparse-point-robot ESR pending" in grids.embeddings.embeddings_claims(emb.reset_index())[0]
     more = pd.concat(
         [df, pd.DataFrame(_rows("FOCAL++ batch-wise", "expert", "expert", [12.0, 12.0, 12.0]))], ignore_index=True
     )
     more.loc[more["label"] == "FOCAL++ batch-wise", ["rms", "esr"]] = [3.5, 0.1]
-    claim = tables.embeddings_claims(tables.embeddings_table(more, (SPR,), grids.focal_pair()))[0]
+    claim = grids.embeddings.embeddings_claims(grids.embeddings.embeddings_table(more, (SPR,), grids.focal_pair()))[0]
     assert "**does not hold**" in claim and "RMS +1.500" in claim and "ESR -0.150" in claim
     better = pd.concat([df, pd.DataFrame(_rows("FOCAL++ batch-wise", "expert", "expert", [13.5, 14.0]))])
-    claim = tables.returns_claims(tables.returns_table(better, (SPR,), grids.returns_rows()))
+    claim = grids.returns.returns_claims(grids.returns.returns_table(better, (SPR,), grids.returns_rows()))
     assert claim == [
         "- sparse-point-robot: every FOCAL++ variant returns more than FOCAL (the paper's Table 1/5): **undecided "
         "(1 of 5 variants with 2 seeds or more)**; above FOCAL with the 95% interval of the difference above 0: "
         "batch-wise; below it: none; the rest within the seeds' spread."
     ]
-    md = tables.to_markdown("returns", tables.returns_table(df, (SPR,), grids.returns_rows()), 3)
+    md = tables.to_markdown(grids.get_grid("returns"), grids.returns.returns_table(df, (SPR,), grids.returns_rows()), 3)
     assert "| sparse-point-robot | FOCAL | 3/3 | 12.50 (0.50) |" in md and "| MBML | 0/3 | pending |" in md
     assert "| 12.25 (0.47) | 0.25 | 0.2 |" in md  # the training wall time per run: 10 s
 
@@ -150,13 +150,15 @@ def test_distribution_shift_drop_and_momentum_difference() -> None:
         + _rows("FOCAL++ batch-wise", "expert", "random", [7.0, 8.0])
         + _rows("FOCAL++ batch-wise", "expert", "expert", [9.0, 9.0], update="hard")
     )
-    shift = tables.distribution_shift_table(df, SPR, grids.focal_pair()).set_index(["algorithm", "train", "test"])
+    shift = grids.distribution_shift.distribution_shift_table(df, SPR, grids.focal_pair()).set_index(
+        ["algorithm", "train", "test"]
+    )
     row = shift.loc[("FOCAL++ batch-wise", "expert", "random")]
     assert row["mean"] == pytest.approx(7.5) and row["drop"] == pytest.approx(11.0 - 7.5)
     assert row["paper"] == 10.17 and row["paper_drop"] == pytest.approx(12.60 - 10.17)
     assert np.isnan(shift.loc[("FOCAL++ batch-wise", "expert", "expert"), "drop"])
     assert shift.loc[("FOCAL", "random", "expert"), "seeds"] == 0  # pending cells keep their row
-    mom = tables.momentum_table(df, SPR, grids.focalpp_rows()).set_index("variant")
+    mom = grids.momentum.momentum_table(df, SPR, grids.focalpp_rows()).set_index("variant")
     assert mom.loc["batch-wise", "soft_mean"] == pytest.approx(11.0)
     assert mom.loc["batch-wise", "hard_mean"] == pytest.approx(9.0)  # hard runs never mix into the soft column
     assert mom.loc["batch-wise", "soft_minus_hard"] == pytest.approx(2.0)
@@ -166,7 +168,7 @@ def test_distribution_shift_drop_and_momentum_difference() -> None:
         1.0,
         3.0,
     )
-    claim = tables.momentum_claims(mom.reset_index())
+    claim = grids.momentum.momentum_claims(mom.reset_index())
     assert (
         len(claim) == 1 and "undecided (1 of 5 variants finished)" in claim[0] and "for 1 of 1 (batch-wise)" in claim[0]
     )
@@ -182,7 +184,7 @@ def test_distribution_shift_drop_and_momentum_difference() -> None:
             + _rows(f"FOCAL++ {v}", "expert", "expert", hard, update="hard")
         ]
     )
-    claim = tables.momentum_claims(tables.momentum_table(full, SPR, grids.focalpp_rows()))
+    claim = grids.momentum.momentum_claims(grids.momentum.momentum_table(full, SPR, grids.focalpp_rows()))
     assert "**does not hold**" in claim[0] and "for 4 of 5" in claim[0] and "below for 0 (none)" in claim[0]
 
 
@@ -309,7 +311,7 @@ def test_keys_an_algorithm_never_reads_do_not_invalidate_its_finished_runs(tmp_p
     with pytest.raises(OmrlError, match="final.json is not a run report"):
         grids.plan([cell], "cpu", "cpu", tmp_path)
     focal = grids.Cell("focal", "focal", "point-robot-wind", "expert", 0)
-    assert grids._comparable(run_config(focal.spec("cpu", "cpu"))[2])["config"]["ac"]["bc_weight"] == 0.4
+    assert grids.core._comparable(run_config(focal.spec("cpu", "cpu"))[2])["config"]["ac"]["bc_weight"] == 0.4
 
 
 def test_a_failing_cell_is_reported_and_the_others_still_finish(tmp_path: Path, data_root: Path, monkeypatch) -> None:
@@ -335,7 +337,9 @@ def test_training_setting_grid_cells_and_the_choice_rule() -> None:
     from omrl_bench.bench.run import run_config
 
     cells = grids.expand("training-setting", 1)
-    assert len(cells) == len(grids.training_settings(SPR)) * 4 == 16 and {c.algo for c in cells} == {"focal"}
+    assert len(cells) == len(grids.training_setting.training_settings(SPR)) * 4 == 16 and {c.algo for c in cells} == {
+        "focal"
+    }
     names = {c.spec("cpu", "cpu").run_name(c.variant) for c in cells}
     assert len(names) == len(cells) and "focal-focal-sparse-point-robot-random-s0-bc0.4" in names
     brac = next(c for c in cells if c.setting == "brac").spec("cpu", "cpu")
@@ -353,11 +357,11 @@ def test_training_setting_grid_cells_and_the_choice_rule() -> None:
         for q in ("expert", "medium", "random", "mixed"):
             for row in _rows("FOCAL", q, q, [mean + (1.0 if q == "expert" else 0.0)]):
                 rows.append(row | {"setting": setting})
-    table = tables.training_setting_table(pd.DataFrame(rows), SPR, (("focal", "focal"),)).set_index("setting")
+    table = grids.training_setting.training_setting_table(pd.DataFrame(rows), SPR).set_index("setting")
     assert table.loc["bc0.4", "mean"] == pytest.approx(7.25) and table.loc["bc0.4", "chosen"] == "yes"
     assert (table["chosen"] == "yes").sum() == 1
-    partial = tables.training_setting_table(
-        pd.DataFrame(rows[:-1]), SPR, (("focal", "focal"),)
+    partial = grids.training_setting.training_setting_table(
+        pd.DataFrame(rows[:-1]), SPR
     )  # brac's mixed cell still running
     assert (partial["chosen"] == "").all() and np.isnan(partial.set_index("setting").loc["brac", "mean"])
     # a one-suite grid's table on another suite gets its own file; the default suite keeps the grid's name
@@ -375,7 +379,7 @@ def test_distribution_shift_drop_difference_interval_and_claims() -> None:
         ("FOCAL++ batch-wise", [12.5, 12.6, 12.7], [12.4, 12.5, 12.6]),
     ):
         rows += _rows(label, "expert", "expert", expert) + _rows(label, "expert", "medium", medium)
-    table = tables.distribution_shift_table(pd.DataFrame(rows), SPR, grids.focal_pair())
+    table = grids.distribution_shift.distribution_shift_table(pd.DataFrame(rows), SPR, grids.focal_pair())
     t = table.set_index(["algorithm", "train", "test"])
     cell = t.loc[("FOCAL++ batch-wise", "expert", "medium")]
     # per-seed drops: FOCAL 4.0 / 3.7 / 3.4, FOCAL++ 0.1 / 0.1 / 0.1
@@ -390,7 +394,7 @@ def test_distribution_shift_drop_difference_interval_and_claims() -> None:
     )
     assert np.isnan(t.loc[("FOCAL", "expert", "medium"), "drop_diff"])  # carried on FOCAL++'s rows only
     assert not t.loc[("FOCAL", "mixed", "expert"), "in_paper"] and t.loc[("FOCAL", "medium", "random"), "in_paper"]
-    claims = tables.distribution_shift_claims(table)
+    claims = grids.distribution_shift.distribution_shift_claims(table)
     assert "expert 12.60 vs 12.60 (within 0.5)" in claims[0] and "medium pending" in claims[0]
     assert "**does not hold**" in claims[0]
     assert "undecided (1 of 6 cells finished)" in claims[1] and "smaller in 1 of 1" in claims[1]
@@ -403,21 +407,25 @@ def test_expert_level_and_attention_claims() -> None:
             rows += _rows("FOCAL", train, test, [10.0, 10.0, 10.0])
             value = 9.0 if (train, test) == ("random", "medium") else 12.0  # 0.75 of the expert cell
             rows += _rows("FOCAL++ batch-wise", train, test, [value, value + 0.1, value - 0.1])
-    table = tables.distribution_shift_table(pd.DataFrame(rows), SPR, grids.focal_pair())
-    level = [c for c in tables.distribution_shift_claims(table) if "expert-level" in c]
+    table = grids.distribution_shift.distribution_shift_table(pd.DataFrame(rows), SPR, grids.focal_pair())
+    level = [c for c in grids.distribution_shift.distribution_shift_claims(table) if "expert-level" in c]
     # the paper's own lowest cell over its expert cell: 10.04 / 12.60
     assert len(level) == 1 and "0.80" in level[0] and "**does not hold**" in level[0]
     assert "lowest random data with medium context, 9.00 = 0.75 of 12.00" in level[0]
     rows = [r for r in rows if not (r["train"] == "random" and r["test"] == "medium")]
     rows += _rows("FOCAL++ batch-wise", "random", "medium", [11.0, 11.0, 11.0])  # 0.92
-    table = tables.distribution_shift_table(pd.DataFrame(rows), SPR, grids.focal_pair())
-    assert "**holds**" in [c for c in tables.distribution_shift_claims(table) if "expert-level" in c][0]
+    table = grids.distribution_shift.distribution_shift_table(pd.DataFrame(rows), SPR, grids.focal_pair())
+    assert (
+        "**holds**" in [c for c in grids.distribution_shift.distribution_shift_claims(table) if "expert-level" in c][0]
+    )
 
     pairs = {"expert": (0.6, 0.5, [0.1, 0.1]), "medium": (0.6, 0.5, [0.2, 0.05]), "random": (0.7, 0.5, [0.1, 0.3])}
-    text = tables.attention_section(pairs, "attention.png")
+    text = grids.distribution_shift.attention_section(pairs, "attention.png")
     assert "| medium | 2 | 0.600 | 0.500 | +0.200 / +0.050 |" in text and "(figures/attention.png)" in text
     assert "**holds**; higher in 4 of 4 runs" in text  # expert runs are not judged
     pairs["random"] = (0.7, 0.5, [0.1, -0.01])
-    assert "**does not hold**; higher in 3 of 4 runs" in tables.attention_section(pairs, None)
-    assert "**does not hold**" in tables.attention_section({"medium": pairs["medium"]}, None)  # random missing
-    assert tables.attention_section({}, None) == ""
+    assert "**does not hold**; higher in 3 of 4 runs" in grids.distribution_shift.attention_section(pairs, None)
+    assert "**does not hold**" in grids.distribution_shift.attention_section(
+        {"medium": pairs["medium"]}, None
+    )  # random missing
+    assert grids.distribution_shift.attention_section({}, None) == ""

@@ -190,6 +190,21 @@ def algorithms_command() -> None:
         click.echo(f"{'':<10}{first}")
 
 
+@main.command("grids")
+@_one_line_errors
+def grids_command() -> None:
+    """List the registered grids (what `omrl-bench reproduce NAME` runs): title, rows, suites, training data."""
+    from omrl_bench.bench.grids import GRIDS
+    from omrl_bench.core.registry import label
+
+    for name, grid in GRIDS.items():
+        rows = ", ".join(dict.fromkeys(label(a, v) for a, v in grid.rows()))
+        click.echo(f"{name:<20}{grid.title}")
+        click.echo(
+            f"{'':<20}rows: {rows}; suites: {', '.join(grid.suites)}; trained on {', '.join(grid.train_qualities)}"
+        )
+
+
 @main.command("run")
 @click.option("--algo", required=True, cls=_RegistryHelp, registry_help=_algo_help)
 @click.option("--variant", default=None, cls=_RegistryHelp, registry_help=_variant_help)
@@ -314,8 +329,7 @@ def reproduce(
     no_run: bool,
     archive: str | None,
 ) -> None:
-    """Run a grid (returns, distribution-shift, momentum, embeddings, figures, precision, training-setting,
-    methods) and write its results."""
+    """Run the registered grid NAME (`omrl-bench grids` lists them) and write its table or figures."""
     from omrl_bench.bench.grids import parse_algos, parse_precision, parse_suites
     from omrl_bench.bench.reproduce import default_report
     from omrl_bench.bench.reproduce import reproduce as run_grid

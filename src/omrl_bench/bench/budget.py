@@ -67,3 +67,30 @@ def calibration_markdown(table: pd.DataFrame, budget: int, margin: float = MARGI
         f"**{budget} steps** (bold column).",
     ]
     return "\n".join(lines) + "\n"
+
+
+BUDGET_EVERY = 8000  # the steps at which a grid's tables are recomputed from its runs' progress.csv
+
+
+def budget_steps(final_steps: list[int], every: int = BUDGET_EVERY) -> list[int]:
+    """``every``, ``2 every``, ... up to the shortest finished run's steps (the budget)."""
+    last = min(final_steps, default=0)
+    return list(range(every, last + 1, every))
+
+
+def progress_frame(collected: pd.DataFrame, run_dirs: dict[str, Path], step: int) -> pd.DataFrame:
+    """``collected`` (``tables.collect``'s rows, with a ``run`` column naming each row's run) with each return
+    replaced by the run's evaluation at ``step`` (``eval/<test>/return`` in its ``progress.csv``): the table
+    those runs would have given, had the budget been ``step``. Rows without an evaluation at ``step`` drop."""
+    values = {}
+    for run, run_dir in run_dirs.items():
+        frame = pd.read_csv(run_dir / "progress.csv")
+        at = frame[frame["step"] == step]
+        if len(at):
+            row = at.iloc[-1]  # a resumed run may log a step twice: its last row is the one kept
+            values[run] = {
+                k.split("/")[1]: row[k] for k in frame.columns if k.startswith("eval/") and k.endswith("/return")
+            }
+    out = collected[collected["run"].isin(values)].copy()
+    out["return"] = [values[r].get(t, float("nan")) for r, t in zip(out["run"], out["test"], strict=True)]
+    return out.dropna(subset=["return"])

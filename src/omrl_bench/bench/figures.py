@@ -232,3 +232,29 @@ def draw_all(
 
         made.append(state_distribution(SPR, data_preset(preset), root, out_dir / "state-distribution.png"))
     return [m for m in made if m is not None]
+
+
+def budget_curves(by_step: dict[int, pd.DataFrame], path: Path) -> Path:
+    """One panel per training quality: each test context's mean return (over seeds) at every budget step,
+    solid for the first algorithm, dashed for the others (the distribution-shift grid's budget section)."""
+    steps = list(by_step)
+    first = by_step[steps[0]]
+    algorithms = list(dict.fromkeys(first["algorithm"]))
+    fig, axes = plt.subplots(1, len(QUALITIES), figsize=(4.2 * len(QUALITIES), 3.6), sharey=True, squeeze=False)
+    colours = dict(zip(QUALITIES, ("tab:blue", "tab:orange", "tab:green", "tab:red"), strict=True))
+    for ax, train in zip(axes[0], QUALITIES, strict=True):
+        for i, algo in enumerate(algorithms):
+            for test in QUALITIES:
+                mask = (first["algorithm"] == algo) & (first["train"] == train) & (first["test"] == test)
+                if not mask.any():
+                    continue
+                idx = first.index[mask][0]
+                means = [by_step[k].loc[idx, "mean"] for k in steps]
+                style = "-" if i == 0 else "--"
+                ax.plot(steps, means, style, color=colours[test], label=f"{algo}, {test} context")
+        ax.set_title(f"trained on {train} data", fontsize=10)
+        ax.set_xlabel("gradient steps (budget)")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _pos: f"{x / 1000:g}k"))
+    axes[0, 0].set_ylabel("mean test return over seeds")
+    axes[0, -1].legend(fontsize=7, loc="lower right")
+    return _save(fig, path)

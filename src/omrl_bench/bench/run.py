@@ -122,18 +122,24 @@ def run_config(spec: RunSpec) -> tuple[str, Any, dict[str, Any]]:
     return variant, cfg, config
 
 
-def execute(spec: RunSpec, out: Path, root: Path | None, resume: bool, progress: bool = True) -> dict[str, Any]:
-    """Run one (algorithm, variant, suite, train quality, seed); return the final report."""
+@dataclass(frozen=True)
+class RunData:
+    """A run's datasets as the trainer and the evaluation use them."""
+
+    suite: Any
+    datasets: dict[str, Any]  # "train" and "test/<quality>": the loaded suites (provenance hashes them)
+    buffers: Any  # the training tasks' TaskBuffers
+    test_buffers: dict[str, Any]  # per test quality
+    train_kwargs: list[dict[str, Any]]
+    test_kwargs: list[dict[str, Any]]
+
+
+def load_run_data(spec: RunSpec, cfg: Any, root: Path | None) -> RunData:
+    """Load and check the training and test datasets of ``spec`` into buffers on its device."""
     from omrl_bench.core.buffers import TaskBuffers
-    from omrl_bench.core.evaluation import embedding_stats, evaluate, task_embedding_draws
-    from omrl_bench.core.trainer import run_training
     from omrl_bench.datasets import load_suite
     from omrl_bench.envs import get_suite
 
-    variant, cfg, config = run_config(spec)
-    run_dir = out / spec.run_name(variant)
-    if spec.device.startswith("cuda") and not torch.cuda.is_available():
-        raise OmrlError("--device cuda requested but no CUDA device is available")
     suite = get_suite(spec.suite)
     train = load_suite(spec.suite, spec.train_quality, "train", spec.data_preset, root)
     _check_spaces(spec.suite, train)
@@ -141,60 +147,82 @@ def execute(spec: RunSpec, out: Path, root: Path | None, resume: bool, progress:
     for t in tests.values():
         _check_spaces(spec.suite, t)
     ctx_next = cfg.next_obs_in_context
-    buffers = TaskBuffers(train.tasks, suite.sparse_context, ctx_next, spec.device)
-    test_buffers = {q: TaskBuffers(t.tasks, suite.sparse_context, ctx_next, spec.device) for q, t in tests.items()}
-    test_kwargs = [t.task_kwargs | {"task": t.task} for t in next(iter(tests.values())).tasks]
-    train_kwargs = [t.task_kwargs | {"task": t.task} for t in train.tasks]
+    return RunData(
+        suite,
+        {"train": train, **{f"test/{q}": t for q, t in tests.items()}},
+        TaskBuffers(train.tasks, suite.sparse_context, ctx_next, spec.device),
+        {q: TaskBuffers(t.tasks, suite.sparse_context, ctx_next, spec.device) for q, t in tests.items()},
+        [t.task_kwargs | {"task": t.task} for t in train.tasks],
+        [t.task_kwargs | {"task": t.task} for t in next(iter(tests.values())).tasks],
+    )
 
+
+def _evaluate_all(algo: Any, data: RunData, cfg: Any, seed: int) -> dict[str, float]:
+    """``eval/<quality>/return`` and ``dense_return`` with context of every test quality."""
+    from omrl_bench.core.evaluation import evaluate
+
+    row = {}
+    for q, b in data.test_buffers.items():
+        res = evaluate(algo, data.suite, b, data.test_kwargs, cfg.eval_context_size, cfg.eval_episodes, seed)
+        row[f"eval/{q}/return"] = res["mean_return"]
+        row[f"eval/{q}/dense_return"] = res["mean_dense_return"]
+    return row
+
+
+def _final_report(algo: Any, data: RunData, spec: RunSpec, cfg: Any, config: dict[str, Any], run_dir: Path) -> Any:
+    """The final test of every quality, embedding statistics (and their draws on disk), provenance."""
+    from omrl_bench.core.evaluation import embedding_stats, evaluate, task_embedding_draws
+
+    report: dict[str, Any] = {"config": config, "test": {}}
+    for q, b in data.test_buffers.items():
+        report["test"][q] = evaluate(
+            algo, data.suite, b, data.test_kwargs, cfg.eval_context_size, cfg.eval_episodes, spec.seed + 10**6
+        )
+    gen = torch.Generator(device=spec.device).manual_seed(spec.seed)
+    z_test_draws = task_embedding_draws(
+        algo, data.test_buffers[spec.test_qualities[0]], cfg.eval_context_size, cfg.embedding_draws, gen
+    )
+    z_train_draws = task_embedding_draws(algo, data.buffers, cfg.eval_context_size, cfg.embedding_draws, gen)
+    z_test, z_train = z_test_draws.mean(0), z_train_draws.mean(0)
+    report["embeddings"] = {"test": embedding_stats(z_test), "train": embedding_stats(z_train)}
+    np.savez(
+        run_dir / "embeddings.npz",
+        z_train=z_train,
+        z_test=z_test,
+        z_test_draws=z_test_draws,  # (draws, tasks, latent): one z per context draw (Figure 5's points)
+        train_tasks=np.array([k["task"] for k in data.train_kwargs]),
+        test_tasks=np.array([k["task"] for k in data.test_kwargs]),
+    )
+    _dump_attention(algo, data.buffers, run_dir, cfg)
+    report["provenance"] = provenance(data.datasets, spec.device)
+    return strict_json(report)
+
+
+def execute(spec: RunSpec, out: Path, root: Path | None, resume: bool, progress: bool = True) -> dict[str, Any]:
+    """Run one (algorithm, variant, suite, train quality, seed); return the final report."""
+    from omrl_bench.core.trainer import run_training
+
+    variant, cfg, config = run_config(spec)
+    run_dir = out / spec.run_name(variant)
+    if spec.device.startswith("cuda") and not torch.cuda.is_available():
+        raise OmrlError("--device cuda requested but no CUDA device is available")
+    data = load_run_data(spec, cfg, root)
     seed_everything(spec.seed)
-    dims = Dims(buffers.obs_dim, buffers.action_dim, buffers.context_dim, buffers.n_tasks)
-    algo = get_algorithm(spec.algo).build(cfg, dims, spec.seed, spec.device)
-    datasets = {"train": train, **{f"test/{q}": t for q, t in tests.items()}}
-
-    def evaluate_all(step: int) -> dict[str, float]:
-        row = {}
-        for q, b in test_buffers.items():
-            res = evaluate(algo, suite, b, test_kwargs, cfg.eval_context_size, cfg.eval_episodes, spec.seed + step)
-            row[f"eval/{q}/return"] = res["mean_return"]
-            row[f"eval/{q}/dense_return"] = res["mean_dense_return"]
-        return row
-
-    def finalize() -> dict[str, Any]:
-        report: dict[str, Any] = {"config": config, "test": {}}
-        for q, b in test_buffers.items():
-            report["test"][q] = evaluate(
-                algo, suite, b, test_kwargs, cfg.eval_context_size, cfg.eval_episodes, spec.seed + 10**6
-            )
-        gen = torch.Generator(device=spec.device).manual_seed(spec.seed)
-        z_test_draws = task_embedding_draws(
-            algo, test_buffers[spec.test_qualities[0]], cfg.eval_context_size, cfg.embedding_draws, gen
-        )
-        z_train_draws = task_embedding_draws(algo, buffers, cfg.eval_context_size, cfg.embedding_draws, gen)
-        z_test, z_train = z_test_draws.mean(0), z_train_draws.mean(0)
-        report["embeddings"] = {"test": embedding_stats(z_test), "train": embedding_stats(z_train)}
-        np.savez(
-            run_dir / "embeddings.npz",
-            z_train=z_train,
-            z_test=z_test,
-            z_test_draws=z_test_draws,  # (draws, tasks, latent): one z per context draw (Figure 5's points)
-            train_tasks=np.array([k["task"] for k in train_kwargs]),
-            test_tasks=np.array([k["task"] for k in test_kwargs]),
-        )
-        _dump_attention(algo, buffers, run_dir, cfg)
-        report["provenance"] = provenance(datasets, spec.device)
-        return strict_json(report)
-
+    b = data.buffers
+    algo = get_algorithm(spec.algo).build(
+        cfg, Dims(b.obs_dim, b.action_dim, b.context_dim, b.n_tasks), spec.seed, spec.device
+    )
     return run_training(
         algo,
-        buffers,
+        b,
         run_dir,
         config,
         cfg.steps,
         cfg.eval_every,
         cfg.checkpoint_every,
         cfg.log_every,
-        evaluate_all,
-        finalize,
+        lambda step: _evaluate_all(algo, data, cfg, spec.seed + step),
+        lambda: _final_report(algo, data, spec, cfg, config, run_dir),
         resume,
         progress,
     )

@@ -27,32 +27,6 @@ SPR = "sparse-point-robot"
 POINT_ROBOTS = (SPR, "point-robot-wind")
 Row = tuple[str, str]  # (algorithm, variant): one row of a table
 
-# The training-setting grid (issue 18): FOCAL, the baseline, on each quality with each way of keeping the
-# policy near the data; the setting with the best mean over the four qualities (each tested with context of
-# its own quality) becomes the cpu preset's for the point robots. Chosen before any run, never tuned on them.
-TRAINING_SETTINGS: dict[str, tuple[str, ...]] = {
-    "bc0": ("ac.bc_weight=0.0", "ac.alpha=0.0", "ac.train_alpha=false"),
-    "bc0.4": ("ac.bc_weight=0.4", "ac.alpha=0.0", "ac.train_alpha=false"),  # TD3+BC's alpha = 2.5
-    "bc1": ("ac.bc_weight=1.0", "ac.alpha=0.0", "ac.train_alpha=false"),
-    # BRAC's adaptive alpha (the paper's MuJoCo mechanism): the divergence critic's KL estimate is held
-    # near a target divergence, so the penalty grows on narrow data and fades where the data covers more
-    "brac": ("ac.bc_weight=0.0", "ac.alpha=10.0", "ac.train_alpha=true", "ac.target_divergence=0.05"),
-    # the MuJoCo suites (issue 20): the paper's Table 7 BRAC (adaptive alpha from 500 on Cheetah-Vel, 1e6 on
-    # Ant, toward their target divergences; the suites' defaults), alone or with the behaviour-cloning term.
-    # Each names its BC weight, so the runs stay the same when the chosen one becomes the suite's preset.
-    "table7": ("ac.bc_weight=0.0",),
-    "table7-bc0.4": ("ac.bc_weight=0.4",),
-    "table7-bc1": ("ac.bc_weight=1.0",),
-}
-MUJOCO_SETTINGS = ("table7", "table7-bc0.4", "table7-bc1")
-
-
-def training_settings(suite: str) -> tuple[str, ...]:
-    """The training settings the training-setting grid compares on ``suite``."""
-    if suite in POINT_ROBOTS:
-        return tuple(s for s in TRAINING_SETTINGS if s not in MUJOCO_SETTINGS)
-    return MUJOCO_SETTINGS
-
 
 @dataclass(frozen=True)
 class Option:
@@ -60,7 +34,10 @@ class Option:
 
     hard_update: bool = False  # FOCAL++'s key encoder copied every step instead of the momentum update
     precision: str | None = None  # fp32 | bf16; None: the preset's (or --precision)
-    setting: str = ""  # a TRAINING_SETTINGS name: its overrides, and its name as the run's tag
+    setting: str = ""  # a named training setting: the run's tag
+    overrides: tuple[str, ...] = ()  # what the setting stands for (config overrides)
+    only_suites: tuple[str, ...] = ()  # the suites the option applies to (empty: every suite) ...
+    not_suites: tuple[str, ...] = ()  # ... except these
 
 
 def returns_rows() -> tuple[Row, ...]:
@@ -76,44 +53,70 @@ def focalpp_rows() -> tuple[Row, ...]:
     return tuple(("focalpp", v) for v in get_algorithm("focalpp").table_variants)
 
 
-def methods_rows() -> tuple[Row, ...]:
-    """The like-for-like comparison (issue 21): FOCAL, FOCAL++, the paper's baselines and the later methods."""
-    return (
-        ("focal", "focal"),
-        ("focalpp", "batch-wise"),
-        ("cbcq", "cbcq"),
-        ("mbml", "mbml"),
-        ("csro", "csro"),
-        ("unicorn", "ss"),
-        ("corro", "cvae"),
-    )
+Frame = Any  # a pandas DataFrame (pandas is imported where tables are built, not to plan a grid)
 
 
 @dataclass(frozen=True)
 class Grid:
-    """A grid as data: its rows, suites, training qualities and options (cells = their product x seeds)."""
+    """One experiment grid and its table: everything ``reproduce``, the CLI and the tables read.
 
+    The cells are rows x suites x training qualities x options x seeds. ``table`` aggregates the finished
+    runs (``tables.collect``'s frame) into a frame, ``columns`` turns its records into Markdown cells,
+    ``claims`` judges the claims the table tests (none: no claims section). ``baseline`` is the row the
+    others are compared with (differences, P(improvement)), whether or not it is first. A grid whose
+    ``report`` is set writes its own output (the figures) instead of a table."""
+
+    name: str
+    title: str
     rows: Callable[[], tuple[Row, ...]]
     suites: tuple[str, ...]
+    table: Callable[[Frame, tuple[str, ...], tuple[Row, ...], Row], Frame] | None = None
+    columns: Callable[[list[dict[str, Any]], int, str], tuple[list[str], list[list[str]]]] | None = None
     train_qualities: tuple[str, ...] = ("expert",)
     options: tuple[Option, ...] = (Option(),)
     one_suite: bool = False  # compares runs on one suite
-    draws: str = "table"  # table (a table named after the grid) | figures
+    baseline: Row = ("focal", "focal")
+    claims: Callable[[Frame], list[str]] = lambda _table: []
+    claims_heading: str = "Claims of the paper:"
+    after_table: Callable[[Frame], str] = lambda _table: ""  # text between the table and the claims
+    after_claims: Callable[[Frame], str] = lambda _table: ""
+    note: str | Callable[[list[Planned]], str] = ""  # the header's note (a callable reads the planned runs)
+    stats_line: str | None = (
+        "- Ours: mean (sample std) over seeds and a bootstrap 95% CI of the mean; paper: mean (std)."
+    )
+    extra: Callable[[list[Planned], Path], str] | None = None  # a section after the claims (e.g. a figure's)
+    report: Callable[[Any], Any] | None = None  # writes the grid's own output instead of a table
+
+    def note_for(self, planned: list[Planned]) -> str:
+        return self.note(planned) if callable(self.note) else self.note
+
+    def options_for(self, suite: str) -> tuple[Option, ...]:
+        return tuple(
+            o for o in self.options if (not o.only_suites or suite in o.only_suites) and suite not in o.not_suites
+        )
 
 
-GRIDS: dict[str, Grid] = {
-    "returns": Grid(returns_rows, tuple(SUITES)),
-    "distribution-shift": Grid(focal_pair, (SPR,), QUALITIES, one_suite=True),
-    "momentum": Grid(focalpp_rows, (SPR,), options=(Option(), Option(hard_update=True)), one_suite=True),
-    "embeddings": Grid(focal_pair, (*POINT_ROBOTS, "sparse-ant-fwd-back")),
-    "figures": Grid(focal_pair, POINT_ROBOTS, draws="figures"),
-    "precision": Grid(focal_pair, (SPR,), options=tuple(Option(precision=p) for p in PRECISIONS), one_suite=True),
-    # trained on mixed data (every checkpoint of the SAC runs), tested with context of every quality
-    "methods": Grid(methods_rows, POINT_ROBOTS, ("mixed",)),
-    "training-setting": Grid(
-        lambda: (("focal", "focal"),), (SPR,), QUALITIES, tuple(Option(setting=s) for s in TRAINING_SETTINGS), True
-    ),
-}
+GRIDS: dict[str, Grid] = {}  # filled by register_grid (the built-in grids: bench/grids/__init__.py)
+
+
+def register_grid(grid: Grid) -> Grid:
+    """Add ``grid`` to the registry; a second grid of the same name is an error."""
+    if grid.name in GRIDS and GRIDS[grid.name] is not grid:
+        raise OmrlError(f"a grid named {grid.name!r} is already registered")
+    GRIDS[grid.name] = grid
+    return grid
+
+
+def unregister_grid(name: str) -> None:
+    GRIDS.pop(name, None)
+
+
+def get_grid(name: str) -> Grid:
+    """The registered grid ``name``, or a one-line error listing them."""
+    try:
+        return GRIDS[name]
+    except KeyError:
+        raise OmrlError(f"unknown grid {name!r}; choose one of: {', '.join(GRIDS)}") from None
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,7 @@ class Cell:
     precision: str | None = None
     setting: str = ""
     overrides: tuple[str, ...] = ()  # reproduce --set: applied where the algorithm reads the key
+    setting_overrides: tuple[str, ...] = ()  # what ``setting`` stands for
 
     @property
     def label(self) -> str:
@@ -136,7 +140,7 @@ class Cell:
 
     def spec(self, preset: str, device: str) -> RunSpec:
         implied: tuple[str, ...] = ("task_loss.hard_update=true",) if self.hard_update else ()
-        implied += TRAINING_SETTINGS[self.setting] if self.setting else ()
+        implied += self.setting_overrides
         tag = "-".join(t for t in ("hard" if self.hard_update else "", self.setting) if t)
         return RunSpec(
             self.algo,
@@ -228,11 +232,9 @@ def expand(
     """The cells of grid ``name`` over seeds 0..seeds-1: ``suites`` and ``rows`` replace the grid's own,
     ``precision`` the preset's (for every suite, or per suite: see :func:`parse_precision`; not in the
     precision grid, which trains both), ``overrides`` (``--set``) go to every algorithm that reads their key."""
-    if name not in GRIDS:
-        raise OmrlError(f"unknown grid {name!r}; choose one of: {', '.join(GRIDS)}")
+    grid = get_grid(name)
     if seeds < 1:
         raise OmrlError("--seeds must be at least 1")
-    grid = GRIDS[name]
     chosen = suites or grid.suites
     if grid.one_suite and len(chosen) != 1:
         raise OmrlError(f"grid {name} compares runs on one suite; give one with --suites")
@@ -254,18 +256,18 @@ def expand(
             o.precision or suite_precision(precision, s),
             o.setting,
             _set_for((a, v), s, preset, overrides),
+            o.overrides,
         )
         for s in chosen
         for a, v in chosen_rows
-        for o in grid.options
-        if not o.setting or o.setting in training_settings(s)
+        for o in grid.options_for(s)
         for q in grid.train_qualities
         for k in range(seeds)
     ]
 
 
 def default_suites(name: str) -> tuple[str, ...]:
-    return GRIDS[name].suites
+    return get_grid(name).suites
 
 
 @dataclass(frozen=True)
