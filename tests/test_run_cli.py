@@ -165,12 +165,13 @@ def test_focalpp_runs_at_smoke_on_every_suite(suite: str, generate_smoke, tmp_pa
     assert all(isinstance(v, float) for v in final["embeddings"]["test"].values())  # two test tasks: defined
 
 
-@pytest.mark.parametrize("suite", ["sparse-cheetah-vel", "sparse-ant-fwd-back"])
+@pytest.mark.parametrize("suite", ["sparse-cheetah-vel", "sparse-ant-fwd-back", "hopper-param", "walker-param"])
 def test_every_registered_algorithm_runs_at_smoke_on_the_mujoco_suites(
     suite: str, generate_smoke, tmp_path: Path
 ) -> None:
     """Each algorithm and table variant of the registry (plug-ins added later included) trains and is
-    tested on MuJoCo smoke data: Table 7's BRAC settings, Ant's 2 tasks, the 27-D and 17-D contexts."""
+    tested on MuJoCo smoke data: Table 7's BRAC settings, Ant's 2 tasks, the 27-D and 17-D contexts, and
+    the -param families' contexts with s' and episodes that terminate early."""
     from omrl_bench.core.registry import algorithms
 
     root = generate_smoke(tmp_path / "root", suite)
