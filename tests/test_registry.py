@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -90,6 +91,25 @@ def test_each_algorithm_holds_only_the_keys_it_reads() -> None:
     assert focal.task_loss.dml_beta == 1.0  # beta (Table 7); FOCAL++'s "both" weighs the DML with dml_weight
     _, both = resolve_config("focalpp", None, "sparse-point-robot", "cpu", ["task_loss.loss=both"])
     assert both.task_loss.dml_weight == 1.0 and both.task_loss.dml_beta == 1.0
+
+
+def test_a_methods_own_settings_per_suite_are_registered_with_it() -> None:
+    import dataclasses
+
+    from omrl_bench.envs.suites import SUITES
+
+    def task_loss(algo: str, suite: str) -> Any:
+        return resolve_config(algo, None, suite, "paper")[1].task_loss
+
+    assert [task_loss("csro", s).club_weight for s in SUITES] == [25.0, 25.0, 10.0, 10.0]
+    assert [task_loss("unicorn", s).focal_weight for s in SUITES] == [1.0, 1.0, 0.15, 0.15]
+    assert {(task_loss("focalpp", s).temperature, task_loss("focalpp", s).momentum) for s in SUITES} == {(0.5, 0.9)}
+    assert all(set(s.training["task_loss"]) == {"lr", "dml_beta"} for s in SUITES.values())  # Table 7's only
+    csro = registry.get_algorithm("csro")
+    with pytest.raises(OmrlError, match="csro.: suite_settings name an unknown suite 'sparse-point-robbot'"):
+        dataclasses.replace(csro, suite_settings={"sparse-point-robbot": {}})
+    with pytest.raises(OmrlError, match="csro.suite_settings.sparse-point-robot.task_loss: unknown key 'club_wieght'"):
+        dataclasses.replace(csro, suite_settings={"sparse-point-robot": {"task_loss": {"club_wieght": 1.0}}})
 
 
 def test_shared_preset_keys_must_be_read_by_some_algorithm() -> None:

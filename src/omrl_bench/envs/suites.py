@@ -1,5 +1,7 @@
 """Task families ("suites"), each defined in one place: env id and entry point, episode length, task
 sampler, which reward is reported, the paper's Table 7 training hyper-parameters and its published numbers.
+A method's own hyper-parameters on a suite (FOCAL++'s contrastive temperature and momentum, CSRO's lambda,
+UNICORN's alpha) live with the method, as its registered ``suite_settings``.
 
 Env registration (``envs/__init__.py``), the training presets (``core/train_config.py``) and the tables'
 published columns (``bench/paper.py``) are derived from ``SUITES``. Task parameters and the split are
@@ -65,8 +67,7 @@ _POINT_TRAINING = {
     "context_size": 1024,
     "eval_context_size": 400,
     "encoder": {"latent_dim": 5},
-    # CSRO's lambda (club_weight) from its paper; UNICORN's alpha / (1 - alpha) left at 1.0 (none published)
-    "task_loss": {"lr": 0.001, "dml_beta": 1.0, "temperature": 0.5, "momentum": 0.9, "club_weight": 25.0},
+    "task_loss": {"lr": 0.001, "dml_beta": 1.0},
     "ac": {
         "reward_scale": 100,
         "gamma": 0.9,
@@ -82,15 +83,7 @@ _MUJOCO_TRAINING = {
     "eval_context_size": 400,
     "next_obs_in_context": False,
     "encoder": {"latent_dim": 20},
-    # CSRO's lambda on Cheetah-Vel (10) and UNICORN's alpha / (1 - alpha) on Ant and Cheetah (0.15), from their papers
-    "task_loss": {
-        "lr": 0.0003,
-        "dml_beta": 1.0,
-        "temperature": 0.5,
-        "momentum": 0.9,
-        "club_weight": 10.0,
-        "focal_weight": 0.15,
-    },
+    "task_loss": {"lr": 0.0003, "dml_beta": 1.0},
 }
 _MUJOCO_AC = {"reward_scale": 5, "gamma": 0.99, "actor_lr": 0.0003, "critic_lr": 0.0003, "train_alpha": True}
 
