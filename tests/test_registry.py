@@ -135,6 +135,29 @@ def test_records_saved_before_the_registry_read_as_todays_configs() -> None:
     assert migrate_config(old) == migrate_config(today)
 
 
+def test_an_algorithms_own_migration_reads_its_old_records() -> None:
+    import dataclasses
+
+    from omrl_bench.config import to_dict
+
+    def renamed(config: dict[str, Any]) -> dict[str, Any]:  # a key renamed since the record was saved
+        task_loss = {("dml_beta" if k == "beta" else k): v for k, v in config["task_loss"].items()}
+        return {**config, "task_loss": task_loss}
+
+    focal = registry.get_algorithm("focal")
+    spec = dataclasses.replace(focal, name="focal-x", legacy_fixed={"encoder.kind": "mlp"}, migrate=renamed)
+    registry.register_algorithm(spec)
+    try:
+        today = {"algo": "focal-x", "config": to_dict(resolve_config("focal-x", None, "sparse-point-robot", "cpu")[1])}
+        old = json.loads(json.dumps(today))
+        old["config"]["task_loss"]["beta"] = old["config"]["task_loss"].pop("dml_beta")
+        assert migrate_config(old) == migrate_config(today) and "beta" not in migrate_config(old)["config"]["task_loss"]
+        old["config"]["encoder"]["kind"] = "attention"  # a setting this algorithm no longer has
+        assert migrate_config(old)["unsupported_settings"] == {"encoder.kind": "attention"}
+    finally:
+        registry.unregister_algorithm("focal-x")
+
+
 def test_set_parses_numbers_in_exponent_notation() -> None:
     _, cfg = resolve_config("focal", None, "sparse-point-robot", "smoke", ["ac.actor_lr=3e-4", "ac.critic_lr=1E-3"])
     assert cfg.ac.actor_lr == 3e-4 and cfg.ac.critic_lr == 1e-3

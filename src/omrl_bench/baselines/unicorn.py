@@ -159,5 +159,8 @@ register_algorithm(
         check=check,
         in_returns=False,
         suite_settings=SUITE_SETTINGS,
+        # until 2026-12-01 UNICORN reconstructed this many other transitions, on another NLL scale: such a run is
+        # not today's UNICORN
+        legacy_fixed={"task_loss.recon_transitions": None},
     )
 )

@@ -52,6 +52,11 @@ class AlgorithmSpec:
     ``suite_settings`` maps a suite's name to the method's own settings there (a nested mapping of its config's
     keys, e.g. CSRO's ``{"task_loss": {"club_weight": 25.0}}``), merged right after the suite's Table 7
     settings; a suite not listed keeps the config's defaults.
+    ``legacy_fixed`` and ``migrate`` read run records saved before the algorithm's config changed
+    (``core/trainer.py``'s ``migrate_config`` calls them): ``legacy_fixed`` maps each dotted key the config no
+    longer has to the only value its runs can have had (a record with another value was made with a setting
+    the algorithm cannot express now, and never equals a new run); ``migrate`` rewrites a saved training
+    config (a dict, before it is cut to the config's keys) into today's keys.
     """
 
     name: str
@@ -65,6 +70,8 @@ class AlgorithmSpec:
     check: Callable[[Any], None] = lambda _cfg: None
     in_returns: bool = True  # trained by the returns grid (the paper's Table 1 and its baselines) by default
     suite_settings: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
+    legacy_fixed: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    migrate: Callable[[dict[str, Any]], dict[str, Any]] = lambda config: config
 
     def __post_init__(self) -> None:
         from omrl_bench.core.train_config import RunConfig

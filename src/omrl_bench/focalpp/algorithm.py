@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from omrl_bench.baselines.focal import migrate_dml_weight
 from omrl_bench.core.actor_critic import ActorCriticConfig
 from omrl_bench.core.context_rl import ContextRL
 from omrl_bench.core.encoders import MLPEncoder
@@ -137,5 +138,6 @@ register_algorithm(
         table_variants=PAPER_VARIANTS,
         check=check,
         suite_settings=SUITE_SETTINGS,
+        migrate=migrate_dml_weight,  # records saved before the registry
     )
 )
