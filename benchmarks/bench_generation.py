@@ -102,8 +102,9 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from omrl_bench.datasets.pipeline import LocalExecutor, generate
+    from omrl_bench.datasets.pipeline import generate
     from omrl_bench.datasets.recipe import QUALITIES, load_recipe
+    from omrl_bench.executors import LocalExecutor
 
     recipe = load_recipe(args.suite, args.preset, overrides=args.set)
     tasks = tuple(range(args.tasks))

@@ -13,8 +13,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def _generate(root: Path, suite: str = "sparse-point-robot", seed: int = 0, workers: int = 1) -> Path:
-    from omrl_bench.datasets.pipeline import LocalExecutor, generate, parse_qualities, parse_tasks
+    from omrl_bench.datasets.pipeline import generate, parse_qualities, parse_tasks
     from omrl_bench.datasets.recipe import load_recipe
+    from omrl_bench.executors import LocalExecutor
 
     recipe = load_recipe(suite, "smoke", seed)
     generate(recipe, root, parse_tasks(None, recipe.config.n_tasks), parse_qualities(None), LocalExecutor(workers))

@@ -12,9 +12,10 @@ import torch
 from conftest import checksums
 from omrl_bench.datasets import archive as policy_archive
 from omrl_bench.datasets.behaviour import checkpoint_name, load_policy
-from omrl_bench.datasets.pipeline import LocalExecutor, generate, work_dir
+from omrl_bench.datasets.pipeline import generate, work_dir
 from omrl_bench.datasets.recipe import QUALITIES, load_recipe
 from omrl_bench.errors import OmrlError
+from omrl_bench.executors import LocalExecutor
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from omrl_bench.datasets.loader import summarise
-from omrl_bench.datasets.pipeline import LocalExecutor, generate
+from omrl_bench.datasets.pipeline import generate
 from omrl_bench.datasets.recipe import QUALITIES, load_recipe
+from omrl_bench.executors import LocalExecutor
 
 pytestmark = pytest.mark.slow
 

@@ -15,9 +15,10 @@ import pytest
 from conftest import checksums, generate_command
 from omrl_bench.datasets import load_suite, verify_suite
 from omrl_bench.datasets.loader import list_datasets, verify_dataset
-from omrl_bench.datasets.pipeline import LocalExecutor, generate
+from omrl_bench.datasets.pipeline import generate
 from omrl_bench.datasets.recipe import QUALITIES, load_recipe
 from omrl_bench.errors import OmrlError
+from omrl_bench.executors import LocalExecutor
 
 
 def test_smoke_generation_publishes_every_dataset(smoke_root: Path) -> None:
@@ -201,7 +202,7 @@ def test_local_workers_end_when_the_process_that_started_them_is_killed(tmp_path
             """
             import os, sys, time
             from pathlib import Path
-            from omrl_bench.datasets.pipeline import LocalExecutor
+            from omrl_bench.executors import LocalExecutor
 
             def work(path):
                 Path(path).write_text(str(os.getpid()))

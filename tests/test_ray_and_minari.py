@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from omrl_bench.datasets.pipeline import RayExecutor, generate, parse_qualities, parse_tasks
+from omrl_bench.datasets.pipeline import generate, parse_qualities, parse_tasks
 from omrl_bench.datasets.recipe import load_recipe
+from omrl_bench.executors import RayExecutor
 
 
 def _checksums(root: Path) -> dict[str, str]:
@@ -70,7 +71,7 @@ def test_reproduce_grid_on_ray_matches_local_workers(smoke_root: Path, tmp_path:
 
     ray = pytest.importorskip("ray")
     from omrl_bench.bench.reproduce import reproduce
-    from omrl_bench.datasets.pipeline import LocalExecutor
+    from omrl_bench.executors import LocalExecutor
 
     root = tmp_path / "data"
     shutil.copytree(smoke_root, root)

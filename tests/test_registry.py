@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -92,6 +93,25 @@ def test_each_algorithm_holds_only_the_keys_it_reads() -> None:
     assert both.task_loss.dml_weight == 1.0 and both.task_loss.dml_beta == 1.0
 
 
+def test_a_methods_own_settings_per_suite_are_registered_with_it() -> None:
+    import dataclasses
+
+    from omrl_bench.envs.suites import SUITES
+
+    def task_loss(algo: str, suite: str) -> Any:
+        return resolve_config(algo, None, suite, "paper")[1].task_loss
+
+    assert [task_loss("csro", s).club_weight for s in SUITES] == [25.0, 25.0, 10.0, 10.0]
+    assert [task_loss("unicorn", s).focal_weight for s in SUITES] == [1.0, 1.0, 0.15, 0.15]
+    assert {(task_loss("focalpp", s).temperature, task_loss("focalpp", s).momentum) for s in SUITES} == {(0.5, 0.9)}
+    assert all(set(s.training["task_loss"]) == {"lr", "dml_beta"} for s in SUITES.values())  # Table 7's only
+    csro = registry.get_algorithm("csro")
+    with pytest.raises(OmrlError, match="csro.: suite_settings name an unknown suite 'sparse-point-robbot'"):
+        dataclasses.replace(csro, suite_settings={"sparse-point-robbot": {}})
+    with pytest.raises(OmrlError, match="csro.suite_settings.sparse-point-robot.task_loss: unknown key 'club_wieght'"):
+        dataclasses.replace(csro, suite_settings={"sparse-point-robot": {"task_loss": {"club_wieght": 1.0}}})
+
+
 def test_shared_preset_keys_must_be_read_by_some_algorithm() -> None:
     classes = [spec.config for spec in registry.algorithms().values()]
     check_shared_keys({"ac": {"alpha": 1.0}, "bcq": {"vae_hidden": 3}}, classes, "presets.x")
@@ -113,6 +133,29 @@ def test_records_saved_before_the_registry_read_as_todays_configs() -> None:
     old["config"]["encoder"]["next_obs_in_context"] = old["config"].pop("next_obs_in_context")
     old["config"]["bcq"] = {"vae_hidden": 256}
     assert migrate_config(old) == migrate_config(today)
+
+
+def test_an_algorithms_own_migration_reads_its_old_records() -> None:
+    import dataclasses
+
+    from omrl_bench.config import to_dict
+
+    def renamed(config: dict[str, Any]) -> dict[str, Any]:  # a key renamed since the record was saved
+        task_loss = {("dml_beta" if k == "beta" else k): v for k, v in config["task_loss"].items()}
+        return {**config, "task_loss": task_loss}
+
+    focal = registry.get_algorithm("focal")
+    spec = dataclasses.replace(focal, name="focal-x", legacy_fixed={"encoder.kind": "mlp"}, migrate=renamed)
+    registry.register_algorithm(spec)
+    try:
+        today = {"algo": "focal-x", "config": to_dict(resolve_config("focal-x", None, "sparse-point-robot", "cpu")[1])}
+        old = json.loads(json.dumps(today))
+        old["config"]["task_loss"]["beta"] = old["config"]["task_loss"].pop("dml_beta")
+        assert migrate_config(old) == migrate_config(today) and "beta" not in migrate_config(old)["config"]["task_loss"]
+        old["config"]["encoder"]["kind"] = "attention"  # a setting this algorithm no longer has
+        assert migrate_config(old)["unsupported_settings"] == {"encoder.kind": "attention"}
+    finally:
+        registry.unregister_algorithm("focal-x")
 
 
 def test_set_parses_numbers_in_exponent_notation() -> None:

@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from omrl_bench.bench import grids, tables
 from omrl_bench.bench.reproduce import reproduce
 from omrl_bench.cli import main
-from omrl_bench.datasets.pipeline import LocalExecutor
 from omrl_bench.errors import OmrlError
+from omrl_bench.executors import LocalExecutor
 
 SPR = "sparse-point-robot"
 

@@ -118,8 +118,9 @@ def generate_data(
     """Train one SAC agent per task and publish expert/medium/random/mixed Minari datasets (protocol v1)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from omrl_bench.datasets.pipeline import generate, make_executor, parse_qualities, parse_tasks
+    from omrl_bench.datasets.pipeline import generate, parse_qualities, parse_tasks
     from omrl_bench.datasets.recipe import load_recipe
+    from omrl_bench.executors import make_executor
 
     recipe = load_recipe(suite, preset, seed, list(overrides))
     task_list = parse_tasks(tasks, recipe.config.n_tasks)
@@ -333,7 +334,7 @@ def reproduce(
     from omrl_bench.bench.grids import parse_algos, parse_precision, parse_suites
     from omrl_bench.bench.reproduce import default_report
     from omrl_bench.bench.reproduce import reproduce as run_grid
-    from omrl_bench.datasets.pipeline import make_executor
+    from omrl_bench.executors import make_executor
 
     if executor not in ("local", "ray"):
         raise click.ClickException(f"unknown executor {executor!r}; choose one of: local, ray")

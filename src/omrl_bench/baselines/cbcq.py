@@ -137,5 +137,6 @@ register_algorithm(
         build=lambda cfg, dims, seed, device: ContextualBCQ(cfg, dims, seed, device),
         provenance=__doc__ or "",
         variants={"cbcq": {}},
+        legacy_fixed={"encoder.type": "probabilistic"},  # its encoder type, a key before the registry
     )
 )

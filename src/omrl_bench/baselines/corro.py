@@ -50,7 +50,7 @@ NEGATIVE_SOURCES = ("cvae", "reward-randomisation")
 @dataclass(frozen=True)
 class CorroLossConfig:
     lr: float = 1e-3
-    nce_temperature: float = 0.1  # its own key: the suites' task_loss.temperature is FOCAL++'s tau
+    nce_temperature: float = 0.1  # its own key: task_loss.temperature is FOCAL++'s tau (its suite settings)
     negatives: int = 16  # per anchor
     anchors_per_task: int = 32
     negative_source: str = "cvae"  # cvae | reward-randomisation (the variant)

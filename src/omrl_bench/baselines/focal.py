@@ -29,6 +29,7 @@ Deliberate differences (see docs/deviations.md):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -95,6 +96,17 @@ class DMLLoss(TaskLoss):
         return loss, z, {"train/dml_loss": loss.item()}
 
 
+def migrate_dml_weight(config: dict[str, Any]) -> dict[str, Any]:
+    """A training config saved before the algorithm registry (FOCAL's and FOCAL++'s), with today's DML keys:
+    ``task_loss.dml_weight`` was DML's beta with ``loss=dml``, and the DML term's weight (beta 1) with ``both``."""
+    task_loss = config.get("task_loss")
+    if not isinstance(task_loss, dict) or "dml_weight" not in task_loss or "dml_beta" in task_loss:
+        return config
+    task_loss = dict(task_loss)
+    task_loss["dml_beta"] = task_loss.pop("dml_weight") if task_loss.get("loss", "dml") == "dml" else 1.0
+    return {**config, "task_loss": task_loss}
+
+
 def build(cfg: FocalConfig, dims: Dims, seed: int, device: str) -> ContextRL:
     return ContextRL.with_mlp_encoder(cfg, dims, seed, device, DMLLoss(cfg.task_loss))
 
@@ -107,5 +119,9 @@ register_algorithm(
         build=build,
         provenance=__doc__ or "",
         variants={"focal": {}},
+        # before the registry FOCAL was FOCAL++'s config with the DML loss and the MLP encoder: a record with
+        # another value of these keys was not a FOCAL run
+        legacy_fixed={"task_loss.loss": "dml", "encoder.type": "mlp"},
+        migrate=migrate_dml_weight,
     )
 )

@@ -310,6 +310,7 @@ register_algorithm(
         build=lambda cfg, dims, seed, device: MBML(cfg, dims, seed, device),
         provenance=__doc__ or "",
         variants={"mbml": {}},
+        legacy_fixed={"encoder.type": "probabilistic"},  # its encoder type, a key before the registry
         check=check,
     )
 )

@@ -2,7 +2,8 @@
 
 An algorithm is one module that ends with ``register_algorithm(AlgorithmSpec(...))``: its name and
 table label, its frozen config dataclass (only the keys it reads), its named variants (presets over
-that config), a builder and its provenance. The built-in modules are imported on the first lookup;
+that config), its settings per suite (the method's own hyper-parameters, beside the suite's Table 7 ones),
+a builder and its provenance. The built-in modules are imported on the first lookup;
 installed packages add theirs through the ``omrl_bench.algorithms`` entry-point group (an entry point
 names a module that registers itself, or an ``AlgorithmSpec`` object). Nothing else keeps a list of
 algorithm names.
@@ -48,6 +49,14 @@ class AlgorithmSpec:
     presets); ``table_variants`` are the ones the ``returns`` grid trains (default: every variant), for
     the algorithms with ``in_returns`` (the methods after the paper are compared in the ``methods`` grid).
     ``check`` (optional) rejects a resolved config the algorithm cannot run, with a one-line error.
+    ``suite_settings`` maps a suite's name to the method's own settings there (a nested mapping of its config's
+    keys, e.g. CSRO's ``{"task_loss": {"club_weight": 25.0}}``), merged right after the suite's Table 7
+    settings; a suite not listed keeps the config's defaults.
+    ``legacy_fixed`` and ``migrate`` read run records saved before the algorithm's config changed
+    (``core/trainer.py``'s ``migrate_config`` calls them): ``legacy_fixed`` maps each dotted key the config no
+    longer has to the only value its runs can have had (a record with another value was made with a setting
+    the algorithm cannot express now, and never equals a new run); ``migrate`` rewrites a saved training
+    config (a dict, before it is cut to the config's keys) into today's keys.
     """
 
     name: str
@@ -60,6 +69,9 @@ class AlgorithmSpec:
     table_variants: tuple[str, ...] = ()
     check: Callable[[Any], None] = lambda _cfg: None
     in_returns: bool = True  # trained by the returns grid (the paper's Table 1 and its baselines) by default
+    suite_settings: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
+    legacy_fixed: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    migrate: Callable[[dict[str, Any]], dict[str, Any]] = lambda config: config
 
     def __post_init__(self) -> None:
         from omrl_bench.core.train_config import RunConfig
@@ -75,6 +87,20 @@ class AlgorithmSpec:
         unknown = [v for v in (self.default_variant, *self.table_variants) if v not in self.variants]
         if unknown:
             raise OmrlError(f"algorithm {self.name!r}: {unknown[0]!r} is not one of its variants")
+        self._check_suite_settings()
+
+    def _check_suite_settings(self) -> None:
+        """Every suite named must exist and every key must be one of the config's (a misspelling is an error)."""
+        from omrl_bench.core.train_config import check_shared_keys, plain
+        from omrl_bench.envs.suites import SUITES
+
+        for suite, settings in self.suite_settings.items():
+            if suite not in SUITES:
+                raise OmrlError(
+                    f"algorithm {self.name!r}: suite_settings name an unknown suite {suite!r}; "
+                    f"choose from: {', '.join(SUITES)}"
+                )
+            check_shared_keys(plain(settings), [self.config], f"{self.name}.suite_settings.{suite}")
 
     def variant_label(self, variant: str) -> str:
         """The row label of every table: the algorithm's label, with the variant where it has several."""

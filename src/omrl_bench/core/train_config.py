@@ -1,7 +1,8 @@
 """Typed training configs, resolved from ``presets/context_rl.yaml`` and the algorithm's registered variant.
 
 Every algorithm has its own frozen config dataclass (a ``RunConfig`` with the sections it reads).
-Resolution order: dataclass defaults <- the suite's Table 7 settings (``envs/suites.py``) <- the preset
+Resolution order: dataclass defaults <- the suite's Table 7 settings (``envs/suites.py``) <- the
+algorithm's own settings for that suite (its registered ``suite_settings``) <- the preset
 (``smoke``/``cpu``/``paper``) <- the preset's section for that suite (its ``suites`` key) <- the
 algorithm's variant <- ``--set`` overrides.
 The YAML sections are shared by every algorithm: each key in them must be read by at least
@@ -70,8 +71,9 @@ def _merge(base: dict[str, Any], extra: Any) -> dict[str, Any]:
     return out
 
 
-def _plain(data: Any) -> Any:
-    return {k: _plain(v) for k, v in data.items()} if isinstance(data, typing.Mapping) else data
+def plain(data: Any) -> Any:
+    """Nested mappings (read-only ones included) as plain dicts."""
+    return {k: plain(v) for k, v in data.items()} if isinstance(data, typing.Mapping) else data
 
 
 @functools.cache  # a class's fields never change; type hints are slow to evaluate (every config resolve)
@@ -120,7 +122,7 @@ def _load_presets() -> dict[str, Any]:
     from omrl_bench.core.registry import algorithms
     from omrl_bench.envs.suites import SUITES
 
-    data = {**load_yaml(_presets_path()), "suites": {name: _plain(s.training) for name, s in SUITES.items()}}
+    data = {**load_yaml(_presets_path()), "suites": {name: plain(s.training) for name, s in SUITES.items()}}
     classes = [RunConfig, *(spec.config for spec in algorithms().values())]
     for suite, section in data["suites"].items():
         check_shared_keys(section, classes, f"suites.{suite}")
@@ -153,7 +155,8 @@ def data_preset(preset: str) -> str:
 
 
 def preset_fingerprint(preset: str) -> str:
-    """A hash of everything a run of ``preset`` resolves from: the YAML presets and every registered variant."""
+    """A hash of everything a run of ``preset`` resolves from: the suites' Table 7 settings, the YAML preset,
+    and every registered algorithm's variants and per-suite settings."""
     import hashlib
     import json
 
@@ -162,8 +165,10 @@ def preset_fingerprint(preset: str) -> str:
     data = _load_presets()
     if preset not in data["presets"]:
         raise OmrlError(f"unknown preset {preset!r}; choose one of: {', '.join(data['presets'])}")
-    variants = {name: _plain(spec.variants) for name, spec in algorithms().items()}
+    variants = {name: plain(spec.variants) for name, spec in algorithms().items()}
+    settings = {name: plain(spec.suite_settings) for name, spec in algorithms().items() if spec.suite_settings}
     blob = {"suites": data["suites"], "preset": data["presets"][preset], "algorithms": variants}
+    blob["suite_settings"] = settings
     return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -189,8 +194,9 @@ def resolve_config(
     preset_cfg = dict(data["presets"][preset])
     preset_cfg.pop("datasets", None)  # which recipe's datasets it trains on (data_preset), not a training key
     per_suite = preset_cfg.pop("suites", {})  # a preset's settings for one suite only
-    merged = _merge(_merge(data["suites"][suite], preset_cfg), per_suite.get(suite, {}))
-    merged = _merge(project(merged, spec.config), _plain(spec.variants[variant]))
+    suite_cfg = _merge(data["suites"][suite], plain(spec.suite_settings.get(suite, {})))  # Table 7, then the method's
+    merged = _merge(_merge(suite_cfg, preset_cfg), per_suite.get(suite, {}))
+    merged = _merge(project(merged, spec.config), plain(spec.variants[variant]))
     full = _merge(to_dict(spec.config(steps=0, eval_every=1, checkpoint_every=1)), merged)
     try:
         full = apply_overrides(full, overrides or [], spec.config)

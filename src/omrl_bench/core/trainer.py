@@ -176,9 +176,10 @@ ADDED_KEYS = {"precision": "fp32"}  # 2026-12-01: every earlier run trained in f
 
 
 def migrate_config(config: dict[str, Any]) -> dict[str, Any]:
-    """A saved run config in today's shape: keys added since it was saved get the value its run used, and
-    the training config holds only the keys its algorithm reads (runs saved before the algorithm registry
-    held every algorithm's keys)."""
+    """A saved run config in today's shape: keys added since it was saved get the value its run used, the
+    algorithm's own migration (its registered ``legacy_fixed`` and ``migrate``) is applied, and the training
+    config holds only the keys its algorithm reads (runs saved before the algorithm registry held every
+    algorithm's keys)."""
     from omrl_bench.core.registry import algorithms
     from omrl_bench.core.train_config import has_key, project
 
@@ -188,7 +189,7 @@ def migrate_config(config: dict[str, Any]) -> dict[str, Any]:
     spec = algorithms().get(out.get("algo", ""))
     if spec is None:  # an algorithm that is not installed: nothing to compare it with
         return out
-    fixed = {k: v for k, v in LEGACY_FIXED.get(spec.name, {}).items() if not has_key(spec.config, k)}
+    fixed = {k: v for k, v in spec.legacy_fixed.items() if not has_key(spec.config, k)}
     unsupported = {k: _get(out["config"], k) for k, v in fixed.items() if _get(out["config"], k) not in (None, v)}
     encoder = out["config"].get("encoder")
     if (
@@ -199,29 +200,10 @@ def migrate_config(config: dict[str, Any]) -> dict[str, Any]:
         # a context setting, once the encoder's
         encoder = dict(encoder)
         out["config"] = {**out["config"], "encoder": encoder, "next_obs_in_context": encoder.pop("next_obs_in_context")}
-    task_loss = out["config"].get("task_loss")
-    legacy_dml = has_key(spec.config, "task_loss.dml_beta")  # FOCAL's and FOCAL++'s configs (and the later ones)
-    if legacy_dml and isinstance(task_loss, dict) and "dml_weight" in task_loss and "dml_beta" not in task_loss:
-        # before the registry, dml_weight was DML's beta with loss=dml and the DML term's weight (beta 1) with both
-        task_loss = dict(task_loss)
-        task_loss["dml_beta"] = task_loss.pop("dml_weight") if task_loss.get("loss", "dml") == "dml" else 1.0
-        out["config"] = {**out["config"], "task_loss": task_loss}
-    out["config"] = project(out["config"], spec.config)
+    out["config"] = project(spec.migrate(out["config"]), spec.config)
     if unsupported:  # e.g. a FOCAL run made with another encoder: today's FOCAL cannot be that run
         out["unsupported_settings"] = unsupported
     return out
-
-
-# Keys today's config of an algorithm no longer has, with the only value its runs can have had: a saved run
-# with another value was made with a setting the algorithm cannot express now, and never equals a new run.
-LEGACY_FIXED: dict[str, dict[str, Any]] = {
-    "focal": {"task_loss.loss": "dml", "encoder.type": "mlp"},
-    "cbcq": {"encoder.type": "probabilistic"},
-    "mbml": {"encoder.type": "probabilistic"},
-    # until 2026-12-01 UNICORN reconstructed this many other transitions, on another NLL scale: such a run is
-    # not today's UNICORN (CSRO's and CORRO's changes of that day changed their config values)
-    "unicorn": {"task_loss.recon_transitions": None},
-}
 
 
 def _get(config: dict[str, Any], dotted: str) -> Any:

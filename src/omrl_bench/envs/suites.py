@@ -1,5 +1,7 @@
 """Task families ("suites"), each defined in one place: env id and entry point, episode length, task
 sampler, which reward is reported, the paper's Table 7 training hyper-parameters and its published numbers.
+A method's own hyper-parameters on a suite (FOCAL++'s contrastive temperature and momentum, CSRO's lambda,
+UNICORN's alpha) live with the method, as its registered ``suite_settings``.
 
 Env registration (``envs/__init__.py``), the training presets (``core/train_config.py``) and the tables'
 published columns (``bench/paper.py``) are derived from ``SUITES``. Task parameters and the split are
@@ -77,8 +79,7 @@ _POINT_TRAINING = {
     "context_size": 1024,
     "eval_context_size": 400,
     "encoder": {"latent_dim": 5},
-    # CSRO's lambda (club_weight) from its paper; UNICORN's alpha / (1 - alpha) left at 1.0 (none published)
-    "task_loss": {"lr": 0.001, "dml_beta": 1.0, "temperature": 0.5, "momentum": 0.9, "club_weight": 25.0},
+    "task_loss": {"lr": 0.001, "dml_beta": 1.0},
     "ac": {
         "reward_scale": 100,
         "gamma": 0.9,
@@ -88,21 +89,13 @@ _POINT_TRAINING = {
         "train_alpha": False,
     },
 }
-_MUJOCO_TASK_LOSS = {
-    "lr": 0.0003,
-    "dml_beta": 1.0,
-    "temperature": 0.5,
-    "momentum": 0.9,
-    "club_weight": 10.0,
-    "focal_weight": 0.15,
-}
+_MUJOCO_TASK_LOSS = {"lr": 0.0003, "dml_beta": 1.0}
 _MUJOCO_TRAINING = {
     "batch_size": 256,
     "context_size": 512,
     "eval_context_size": 400,
     "next_obs_in_context": False,
     "encoder": {"latent_dim": 20},
-    # CSRO's lambda on Cheetah-Vel (10) and UNICORN's alpha / (1 - alpha) on Ant and Cheetah (0.15), from their papers
     "task_loss": _MUJOCO_TASK_LOSS,
 }
 _MUJOCO_AC = {"reward_scale": 5, "gamma": 0.99, "actor_lr": 0.0003, "critic_lr": 0.0003, "train_alpha": True}
@@ -208,10 +201,7 @@ _PARAM_TRAINING = {
     **_MUJOCO_TRAINING,
     "next_obs_in_context": True,  # the task shows only in the dynamics (FOCAL-ICLR's walker config sets it too)
     "meta_batch": 16,
-    # UNICORN's alpha / (1 - alpha) on Hopper and Walker (1.5, its paper). CSRO's lambda stays at the MuJoCo
-    # value 10. No paper value for these families was found; CSRO's public configs for them
-    # (MoreanP/CSRO configs/hopper_rand_params.json, walker_rand_params.json) set club_loss_weight 25.
-    "task_loss": {**_MUJOCO_TASK_LOSS, "focal_weight": 1.5},
+    "task_loss": _MUJOCO_TASK_LOSS,  # the methods' own settings for these suites are in their modules
     # BRAC as on Cheetah-Vel. The sources disagree for these families: FOCAL-ICLR's walker_rand_params config
     # starts alpha at 1e4 (max 2e4, target divergence 0.05), CSRO's hopper and walker configs at 50 (max 1e4).
     "ac": {**_MUJOCO_AC, "alpha": 500.0, "target_divergence": 0.05, "divergence_lr": 0.0001},
