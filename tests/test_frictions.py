@@ -4,15 +4,17 @@ scores, plots, README and install extras say what the code does."""
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from omrl_bench.cli import main
+from omrl_bench.cli import SMOKE_NOTE, main
 from omrl_bench.core.train_config import resolve_config
-from omrl_bench.datasets.recipe import load_recipe
+from omrl_bench.datasets.recipe import QUALITIES, load_recipe
 from omrl_bench.errors import OmrlError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -121,3 +123,54 @@ def test_datasets_list_root_must_be_an_existing_folder(tmp_path: Path) -> None:
     _one_line_error(_invoke("datasets", "list", "--root", str(tmp_path / "nowhere")), "nowhere: no such folder$")
     empty = _invoke("datasets", "list", "--root", str(tmp_path))
     assert empty.exit_code == 0 and "no omrl-bench datasets under" in empty.output
+
+
+# ------------------------------------------------------------------------------------- smoke and scores
+
+
+def test_reproduce_at_the_smoke_preset_says_results_mean_nothing(smoke_root: Path, tmp_path: Path) -> None:
+    args = ["reproduce", "embeddings", "--preset", "smoke", "--seeds", "1", "--suites", SPR, "--no-run"]
+    res = _invoke(*args, "--root", str(smoke_root), "--out", str(tmp_path / "runs"))
+    assert res.exit_code == 0, res.output
+    assert res.output.strip().splitlines()[-1] == SMOKE_NOTE
+    assert sum(SMOKE_NOTE in x for x in res.output.splitlines()) == 1
+
+
+def test_reference_scores_are_never_inverted(smoke_root: Path, tmp_path: Path) -> None:
+    recipe = load_recipe(SPR, "smoke")
+    fell = []
+    for task in range(recipe.config.n_tasks):
+        for q in QUALITIES:
+            meta = json.loads((smoke_root / recipe.dataset_id(task, q) / "data" / "metadata.json").read_text())
+            curve = meta["omrl"]["score_curve"]
+            first, last = curve[0]["dense_return"], curve[-1]["dense_return"]
+            assert meta["ref_min_score"] <= meta["ref_max_score"]
+            assert (meta["ref_min_score"], meta["ref_max_score"]) == (min(first, last), max(first, last))
+            assert ("dense_return" in meta["omrl"].get("not_rising", [])) == (last <= first)
+            assert "sparse_return" in meta["omrl"]["not_rising"]  # no smoke SAC agent reaches a goal
+        fell += [task] if last <= first else []
+    assert fell, "the smoke suite has tasks whose dense curve fell (this test needs one)"
+    root = tmp_path / "copy"
+    shutil.copytree(smoke_root, root)
+    res = _invoke("generate-data", "--suite", SPR, "--preset", "smoke", "--root", str(root))
+    assert res.exit_code == 0, res.output
+    warnings = [x for x in res.output.splitlines() if x.startswith("warning: ")]
+    named = ", ".join(map(str, fell))
+    assert warnings == [
+        "warning: the final SAC checkpoint is no better than step 0 on the sparse return of 5 task(s) "
+        "(0, 1, 2, 3, 4): their qualities fall back (see the notes)",
+        f"warning: the final SAC checkpoint is no better than step 0 on the dense return of {len(fell)} task(s) "
+        f"({named}): Minari's ref_min_score / ref_max_score are the two swapped, to stay in order",
+    ]
+    shown = _invoke("datasets", "show", recipe.dataset_id(fell[0], "expert"), "--root", str(root))
+    assert "the curve did not rise: the final checkpoint's sparse return and dense return are no better" in shown.output
+
+
+def test_no_committed_cpu_task_has_a_falling_curve() -> None:
+    """The committed policy archive's tasks all rose, so their cards get no ``not_rising`` and keep their ref
+    scores in the old order: the datasets rebuilt from it stay byte-identical to those their SAC runs published."""
+    archived = sorted((REPO / "docs/results/datasets/policies").glob("*/task-*/scores.json"))
+    assert len(archived) == 32
+    for path in archived:
+        curve = json.loads(path.read_text())["checkpoints"]
+        assert curve[-1]["dense_return"] > curve[0]["dense_return"], path

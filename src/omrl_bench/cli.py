@@ -13,6 +13,11 @@ import click
 from omrl_bench.core.train_config import PRECISIONS
 from omrl_bench.errors import OmrlError
 
+SMOKE_NOTE = (
+    "note: the smoke preset only checks that everything runs; its returns, RMS and ESR are not meaningful "
+    "(--preset cpu is the real budget)"
+)
+
 
 def _one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
@@ -186,7 +191,7 @@ def generate_data(
 def _print_summary(
     root: Path, recipe: Any, tasks: tuple[int, ...], qualities: tuple[str, ...], wall: float, skipped: int
 ) -> None:
-    from omrl_bench.datasets.loader import summarise
+    from omrl_bench.datasets.loader import curve_warnings, summarise
 
     rows = summarise(root, recipe, tasks, qualities)
     click.echo(
@@ -206,6 +211,8 @@ def _print_summary(
         )
     for message in (m for r in rows for m in r["messages"]):
         click.echo(f"note: {message} (each dataset's card: omrl-bench datasets show ID)", err=True)
+    for message in curve_warnings(root, recipe, tasks, qualities):
+        click.echo(f"warning: {message}", err=True)
 
 
 @main.command("algorithms")
@@ -305,6 +312,8 @@ def run(
     rms, esr = (f"{emb[k]:.3f}" if emb[k] is not None else "undefined (one test task)" for k in ("rms", "esr"))
     click.echo(f"test embeddings: RMS {rms}, ESR {esr}")
     click.echo(f"run directory: {run_dir}")
+    if preset == "smoke":
+        click.echo(SMOKE_NOTE, err=True)
 
 
 @main.command("reproduce")
@@ -399,6 +408,8 @@ def reproduce(
         click.echo(result.table)
     for path in result.outputs:
         click.echo(f"wrote {path}")
+    if preset == "smoke":
+        click.echo(SMOKE_NOTE, err=True)
     if result.failures:
         raise click.ClickException(
             f"{len(result.failures)} run(s) failed (first: {result.failures[0]['run']}: "

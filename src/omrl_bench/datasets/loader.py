@@ -282,10 +282,21 @@ def card_lines(meta: dict[str, Any]) -> list[str]:
         f"  Minari ref_min_score / ref_max_score (dense): {meta.get('ref_min_score', float('nan')):.3f} / "
         f"{meta.get('ref_max_score', float('nan')):.3f}",
         f"  fallback: {o['fallback'] or 'none'}",
+        *_not_rising_lines(o),
         *(f"  note: {n}" for n in o.get("notes", [])),
         f"  score curve (step:normalised): {curve}",
     ]
     return lines
+
+
+def _not_rising_lines(card: dict[str, Any]) -> list[str]:
+    keys = card.get("not_rising", [])
+    if not keys:
+        return []
+    returns = " and ".join(k.replace("_", " ") for k in keys)
+    swapped = "; Minari's reference scores are the two swapped, to stay in order" if "dense_return" in keys else ""
+    verb = "are" if len(keys) > 1 else "is"
+    return [f"  the curve did not rise: the final checkpoint's {returns} {verb} no better than step 0's{swapped}"]
 
 
 def show_dataset(dataset_id: str, root: Path | None = None) -> list[str]:
@@ -307,6 +318,32 @@ def _grouped_messages(quality: str, metas: list[dict[str, Any]]) -> list[str]:
         f"{quality} on {len(ts)} task(s) ({', '.join(map(str, ts[:10]))}{', ...' if len(ts) > 10 else ''}): {text}"
         for text, ts in tasks.items()
     ]
+
+
+def curve_warnings(root: Path, recipe: Any, tasks: tuple[int, ...], qualities: tuple[str, ...]) -> list[str]:
+    """One line per return (the reported one, the dense one of Minari's reference scores) naming the tasks
+    whose final SAC checkpoint scored no better than step 0, read from their cards."""
+    by_key: dict[str, list[int]] = {}
+    for t in tasks:
+        for q in qualities:
+            path = root / recipe.dataset_id(t, q) / "data"
+            if (path / storage.METADATA_FILE).exists():
+                for key in storage.read_metadata(path)["omrl"].get("not_rising", []):
+                    by_key.setdefault(key, []).append(t)
+                break
+    reported = "sparse_return" if get_suite(recipe.suite).reported_reward == "sparse_reward" else "dense_return"
+    lines = []
+    for key, ts in by_key.items():
+        named = ", ".join(map(str, ts[:10])) + (", ..." if len(ts) > 10 else "")
+        what = "; ".join(
+            ["their qualities fall back (see the notes)"] * (key == reported)
+            + ["Minari's ref_min_score / ref_max_score are the two swapped, to stay in order"] * (key == "dense_return")
+        )
+        lines.append(
+            f"the final SAC checkpoint is no better than step 0 on the {key.replace('_', ' ')} of "
+            f"{len(ts)} task(s) ({named}): {what}"
+        )
+    return lines
 
 
 def summarise(root: Path, recipe: Any, tasks: tuple[int, ...], qualities: tuple[str, ...]) -> list[dict[str, Any]]:

@@ -229,6 +229,10 @@ def generate_task(
         _atomic_write_json(scores_path, {"checkpoints": curve})
     reported = _reported_key(suite)
     lo, hi = curve[0][reported], curve[-1][reported]  # the returns that define normalised 0 and 1
+    # Minari's reference scores are the dense returns of step 0 and the final checkpoint; where the curve
+    # fell they are written in order (swapped), never inverted, and the card says which curves did not rise
+    dense0, dense1 = curve[0]["dense_return"], curve[-1]["dense_return"]
+    not_rising = [k for k in dict.fromkeys((reported, "dense_return")) if curve[-1][k] <= curve[0][k]]
     scale = rules.normalised(curve, reported)
     card_curve = [c | {"normalised_score": n} for c, n in zip(curve, scale, strict=True)]
 
@@ -288,8 +292,9 @@ def generate_task(
                     "seeds": {"base": recipe.seed, "sac": sac_seed, "rollout": seed},
                     "recipe_fingerprint": recipe.fingerprint,
                     "versions": package_versions(),
+                    **({"not_rising": not_rising} if not_rising else {}),  # only then: other cards stay as they were
                 },
-                reference_scores=(curve[0]["dense_return"], curve[-1]["dense_return"], cfg.score_episodes),
+                reference_scores=(min(dense0, dense1), max(dense0, dense1), cfg.score_episodes),
             )
             env.close()
             tmp = out.with_name(out.name + ".partial")
