@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import shutil
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from conftest import checksums
 from omrl_bench.cli import SMOKE_NOTE, main
 from omrl_bench.core.train_config import resolve_config
+from omrl_bench.datasets.pipeline import WORK
 from omrl_bench.datasets.recipe import QUALITIES, load_recipe
 from omrl_bench.errors import OmrlError
 
@@ -123,6 +126,80 @@ def test_datasets_list_root_must_be_an_existing_folder(tmp_path: Path) -> None:
     _one_line_error(_invoke("datasets", "list", "--root", str(tmp_path / "nowhere")), "nowhere: no such folder$")
     empty = _invoke("datasets", "list", "--root", str(tmp_path))
     assert empty.exit_code == 0 and "no omrl-bench datasets under" in empty.output
+
+
+# ------------------------------------------------------------------------------------------ damaged data
+
+
+def _truncate(root: Path, dataset_id: str) -> Path:
+    victim = root / dataset_id / "data" / "main_data.hdf5"
+    victim.write_bytes(victim.read_bytes()[:5000])
+    return victim
+
+
+def _rebuild(command: str):
+    words = shlex.split(command)
+    assert words[:2] == ["omrl-bench", "generate-data"]
+    return _invoke(*words[1:])
+
+
+def test_a_damaged_dataset_is_marked_refused_and_rebuilt_byte_identical(smoke_root: Path, tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    shutil.copytree(smoke_root, root)
+    ds_id = load_recipe(SPR, "smoke").dataset_id(3, "expert")
+    _truncate(root, ds_id)
+
+    listed = _invoke("datasets", "list", "--root", str(root))
+    assert listed.exit_code == 0
+    (line,) = [x for x in listed.output.splitlines() if x.startswith(ds_id)]
+    assert "DAMAGED: " in line and "does not match the sha256 its card records" in line
+    assert sum("DAMAGED" in x for x in listed.output.splitlines()) == 1
+
+    shown = _invoke("datasets", "show", ds_id, "--root", str(root))
+    assert shown.exit_code != 0 and shown.output.splitlines()[0] == ds_id  # the card, then the verdict
+    assert shown.output.strip().splitlines()[-1].startswith(f"Error: {ds_id} is DAMAGED: ")
+
+    res = _run(root, tmp_path / "runs", "--train-quality", "expert")
+    _one_line_error(res, f"damaged dataset {re.escape(ds_id)}: .*; rebuild it with: omrl-bench generate-data")
+    command = res.output.split("rebuild it with: ")[1].strip()
+    assert command == shlex.join(
+        ["omrl-bench", "generate-data", "--suite", SPR, "--preset", "smoke", "--tasks", "3", "--qualities", "expert"]
+        + ["--root", str(root)]
+    )
+    rebuilt = _rebuild(command)
+    assert rebuilt.exit_code == 0, rebuilt.output
+    told = [x for x in rebuilt.output.splitlines() if x.startswith("rebuilt ")]
+    assert len(told) == 1 and told[0].startswith(f"rebuilt {ds_id}: it was damaged ("), rebuilt.output
+    assert checksums(root) == checksums(smoke_root)
+
+
+def test_generate_data_rebuilds_damaged_datasets_without_the_work_folder(smoke_root: Path, tmp_path: Path) -> None:
+    """Without the work folder SAC trains again, and the datasets come out with the same bytes."""
+    root = tmp_path / "root"
+    shutil.copytree(smoke_root, root)
+    shutil.rmtree(root / WORK)
+    recipe = load_recipe(SPR, "smoke")
+    damaged = [recipe.dataset_id(1, "medium"), recipe.dataset_id(4, "mixed")]
+    for ds_id in damaged:
+        _truncate(root, ds_id)
+    (root / recipe.dataset_id(0, "random") / "data" / "metadata.json").write_text("{broken")
+    damaged.insert(0, recipe.dataset_id(0, "random"))
+    res = _invoke("generate-data", "--suite", SPR, "--preset", "smoke", "--root", str(root), "--workers", "1")
+    assert res.exit_code == 0, res.output
+    told = [x.split(":")[0].removeprefix("rebuilt ") for x in res.output.splitlines() if x.startswith("rebuilt ")]
+    assert told == damaged
+    assert "5 tasks (2 already published)" in res.output
+    assert checksums(root) == checksums(smoke_root)
+
+
+def test_the_work_folder_is_what_the_readme_says(smoke_root: Path) -> None:
+    readme = (REPO / "README.md").read_text()
+    assert "**The work folder.**" in readme and f"`{WORK}/<suite>-<preset>-<fingerprint>/task-XX/`" in readme
+    recipe = load_recipe(SPR, "smoke")
+    task = smoke_root / WORK / f"{SPR}-smoke-{recipe.fingerprint}" / "task-00"
+    assert (task / "sac").is_dir() and (task / "scores.json").is_file() and (task / "staged").is_dir()
+    for name in ("`sac/`", "`scores.json`", "`staged/`", "--archive", "safe to delete"):
+        assert name in readme.split("**The work folder.**")[1].split("**")[0], name
 
 
 # ------------------------------------------------------------------------------------- smoke and scores

@@ -180,6 +180,8 @@ def generate_data(
             Path(archive) if archive else None,
         )
         progress.update(bar, completed=len(task_list))
+    for ds_id, why in result.rebuilt:
+        click.echo(f"rebuilt {ds_id}: it was damaged ({why})")
     _print_summary(base, recipe, task_list, quality_list, result.wall_time_s, result.skipped)
     if archive:
         click.echo(
@@ -449,10 +451,14 @@ def datasets_list(root: str | None) -> None:
 @_one_line_errors
 def datasets_show(dataset_id: str, root: str | None) -> None:
     """Print a dataset's card: rule, checkpoints, achieved score, score curve, rewarded fraction."""
-    from omrl_bench.datasets.loader import show_dataset
+    from omrl_bench.datasets.loader import damage_message, show_dataset
 
-    for line in show_dataset(dataset_id, _root(root)):
+    base = _root(root)
+    for line in show_dataset(dataset_id, base):
         click.echo(line)
+    damaged = damage_message(dataset_id, base)  # the card reads, but the data is not what it describes
+    if damaged:
+        raise OmrlError(damaged)
 
 
 @datasets.command("plot")

@@ -89,6 +89,37 @@ def read_namespace(root: Path, suite: str, preset: str) -> dict[str, Any]:
     return data
 
 
+def rebuild_command(root: Path, dataset_id: str) -> str:
+    """The ``generate-data`` command that publishes ``dataset_id`` again under ``root`` (byte-identical: a
+    published dataset that fails its checksum is rebuilt)."""
+    import re
+    import shlex
+
+    from omrl_bench.envs import SUITES
+
+    found = re.fullmatch(r"omrl/(.+)/task-(\d+)/([a-z]+)-v\d+", dataset_id)
+    names = [s for s in SUITES if found and found.group(1).startswith(s + "-")]
+    if found is None or not names:
+        return f"omrl-bench generate-data (the suite and preset of {dataset_id})"
+    suite = max(names, key=len)
+    preset = found.group(1)[len(suite) + 1 :]
+    try:
+        seed = int(read_namespace(root, suite, preset).get("recipe", {}).get("seed", 0))
+    except (OmrlError, ValueError, TypeError):
+        seed = 0
+    words = ["omrl-bench", "generate-data", "--suite", suite, "--preset", preset]
+    words += [
+        *(["--seed", str(seed)] if seed else []),
+        "--tasks",
+        str(int(found.group(2))),
+        "--qualities",
+        found.group(3),
+        "--root",
+        str(root),
+    ]
+    return shlex.join(words)
+
+
 def _load_task(data_dir: Path) -> TaskData:
     arrays = storage.read_arrays(
         data_dir, ("observations", "actions", "rewards", "terminations", "infos/sparse_reward")
@@ -147,6 +178,11 @@ def load_suite(
             f"{len(missing)} of {len(dirs)} {quality} datasets missing, e.g. {missing[0].parent}; "
             + _regenerate_hint(base, suite, preset)
         )
+    for folder in dirs:  # a damaged file must not be trained on, even where it still reads
+        why = storage.damage(folder)
+        if why is not None:
+            ds_id = str(folder.parent.relative_to(base))
+            raise OmrlError(f"damaged dataset {ds_id}: {why}; rebuild it with: {rebuild_command(base, ds_id)}")
     data = load_task_dirs(dirs, workers)
     first = data[0]
     for d in data:
@@ -162,6 +198,11 @@ def list_datasets(root: Path | None = None) -> list[dict[str, Any]]:
     base = root if root is not None else default_root()
     rows = []
     for meta_path in sorted((base / "omrl").glob("*/task-*/*/data/metadata.json")):
+        ds_id = str(meta_path.parent.parent.relative_to(base))
+        why = storage.damage(meta_path.parent)
+        if why is not None:
+            rows.append({"dataset_id": ds_id, "error": f"DAMAGED: {why}; rebuild: {rebuild_command(base, ds_id)}"})
+            continue
         try:
             meta = json.loads(meta_path.read_text())
             o = meta["omrl"]
@@ -177,7 +218,7 @@ def list_datasets(root: Path | None = None) -> list[dict[str, Any]]:
                 }
             )
         except (json.JSONDecodeError, KeyError):
-            rows.append({"dataset_id": str(meta_path.parent.parent.relative_to(base)), "error": "corrupt metadata"})
+            rows.append({"dataset_id": ds_id, "error": "corrupt metadata"})
     return rows
 
 
@@ -305,7 +346,21 @@ def show_dataset(dataset_id: str, root: Path | None = None) -> list[str]:
     d = base / dataset_id / "data"
     if not (d / storage.METADATA_FILE).exists():
         raise OmrlError(f"no dataset {dataset_id!r} under {base}; see omrl-bench datasets list")
-    return card_lines(storage.read_metadata(d))
+    try:
+        return card_lines(storage.read_metadata(d))
+    except OmrlError as exc:
+        fix = rebuild_command(base, dataset_id)
+        raise OmrlError(f"{dataset_id} is DAMAGED: {exc}; rebuild it with: {fix}") from None
+
+
+def damage_message(dataset_id: str, root: Path | None = None) -> str | None:
+    """``DATASET is DAMAGED: why; rebuild it with: COMMAND`` for a published dataset that fails its
+    checksum, or None when it is intact."""
+    base = root if root is not None else default_root()
+    why = storage.damage(base / dataset_id / "data")
+    if why is None:
+        return None
+    return f"{dataset_id} is DAMAGED: {why}; rebuild it with: {rebuild_command(base, dataset_id)}"
 
 
 def _grouped_messages(quality: str, metas: list[dict[str, Any]]) -> list[str]:
