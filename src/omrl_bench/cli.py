@@ -490,12 +490,14 @@ def datasets_verify(suite: str, preset: str, root: str | None) -> None:
     """Check that every dataset the recipe expects is there, with sound spaces, values, counts and checksums."""
     from omrl_bench.datasets.loader import verify_suite
 
-    n, problems = verify_suite(suite, preset, _root(root))
-    for p in problems:
+    found = verify_suite(suite, preset, _root(root))
+    for ds_id in found.missing:
+        click.echo(f"missing: {ds_id}", err=True)
+    for p in found.problems:
         click.echo(p, err=True)
-    if problems:
-        raise click.ClickException(f"{len(problems)} problem(s) in {n} datasets of {suite} [{preset}]")
-    click.echo(f"{n} datasets of {suite} [{preset}] verified: no problems")
+    if not found.ok:
+        raise OmrlError(found.summary(suite, preset))
+    click.echo(found.summary(suite, preset))
 
 
 if __name__ == "__main__":

@@ -263,11 +263,37 @@ def verify_dataset(data_dir: Path, expected: dict[str, Any] | None = None) -> li
     return problems
 
 
-def verify_suite(suite: str, preset: str = "cpu", root: Path | None = None) -> tuple[int, list[str]]:
+@dataclass
+class Verification:
+    """What ``verify_suite`` found: how many datasets the recipe expects, which are missing, and the
+    problems of the ones present (``checked`` of them)."""
+
+    expected: int
+    checked: int
+    missing: list[str]  # dataset ids
+    problems: list[str]  # one line each, in the datasets present (and a recipe mismatch)
+    hint: str  # how to generate the missing ones
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing and not self.problems
+
+    def summary(self, suite: str, preset: str) -> str:
+        """One line: the counts, consistent with the lines listed before it."""
+        head = f"{suite} [{preset}]: "
+        if self.ok:
+            return f"{head}all {self.checked} expected datasets verified: no problems"
+        parts = [f"{len(self.missing)} of {self.expected} expected datasets missing"] if self.missing else []
+        found = f"{len(self.problems)} problem(s)" if self.problems else "no problems"
+        parts.append(f"{found} in the {self.checked} present")
+        return head + ", ".join(parts) + (f"; {self.hint}" if self.missing else "")
+
+
+def verify_suite(suite: str, preset: str = "cpu", root: Path | None = None) -> Verification:
     """Check every dataset the recipe expects: present, spaces, finite values, counts, task metadata, checksums.
 
     The expected set is every task of the recipe times the default qualities (plus ``untrained`` where
-    the suite has it); a missing dataset is a problem, named by its id."""
+    the suite has it); a missing dataset is named by its id, apart from the problems of those present."""
     from omrl_bench.datasets.recipe import load_recipe
 
     get_suite(suite)
@@ -291,13 +317,8 @@ def verify_suite(suite: str, preset: str = "cpu", root: Path | None = None) -> t
             problems += verify_dataset(
                 d, {"task": task, "quality": q, "task_kwargs": kwargs, "recipe_fingerprint": ns["recipe_fingerprint"]}
             )
-    problems += [f"missing: {ds_id}" for ds_id in missing]
-    if missing:
-        problems.append(
-            f"{len(missing)} of {n_checked + len(missing)} expected datasets missing; "
-            + _regenerate_hint(base, suite, preset)
-        )
-    return n_checked, problems
+    n_expected = recipe.config.n_tasks * len(expected)
+    return Verification(n_expected, n_checked, missing, problems, _regenerate_hint(base, suite, preset))
 
 
 def card_lines(meta: dict[str, Any]) -> list[str]:
