@@ -202,6 +202,49 @@ def test_the_work_folder_is_what_the_readme_says(smoke_root: Path) -> None:
         assert name in readme.split("**The work folder.**")[1].split("**")[0], name
 
 
+# ------------------------------------------------------------------------------------------------ Ctrl-C
+
+
+def test_ctrl_c_during_run_prints_the_resume_command(smoke_root: Path, tmp_path: Path, monkeypatch) -> None:
+    from omrl_bench.core import trainer
+
+    real = trainer.run_training
+
+    def interrupted(algo, *args, **kwargs):
+        update, calls = algo.update, [0]
+
+        def update_then_ctrl_c(buffers):
+            calls[0] += 1
+            if calls[0] == 4:  # after the step-2 checkpoint
+                raise KeyboardInterrupt
+            return update(buffers)
+
+        algo.update = update_then_ctrl_c
+        return real(algo, *args, **kwargs)
+
+    monkeypatch.setattr(trainer, "run_training", interrupted)
+    out = tmp_path / "runs"
+    res = _run(smoke_root, out, "--test-quality", "expert,random", "--set", "ac.actor_lr=0.002")
+    assert res.exit_code == 130, res.output
+    assert "Aborted" not in res.output
+    lines = res.output.strip().splitlines()
+    assert lines[0].startswith("interrupted: ") and "continue the run with:" in lines[0]
+    command = lines[1].strip()
+    expected = ["omrl-bench", "run", "--algo", "focal", "--suite", SPR, "--test-quality", "expert,random"]
+    expected += ["--preset", "smoke", "--set", "ac.actor_lr=0.002", "--out", str(out), "--root", str(smoke_root)]
+    assert shlex.split(command) == [*expected, "--resume"]
+    monkeypatch.undo()
+    resumed = _invoke(*shlex.split(command)[1:])
+    assert resumed.exit_code == 0, resumed.output
+    straight = _run(smoke_root, tmp_path / "straight", "--test-quality", "expert,random", "--set", "ac.actor_lr=0.002")
+    assert straight.exit_code == 0, straight.output
+    (run_dir,) = out.iterdir()
+    (other,) = (tmp_path / "straight").iterdir()
+    finals = [json.loads((d / "final.json").read_text())["test"] for d in (run_dir, other)]
+    assert finals[0] == finals[1]  # --resume continued the interrupted run to the uninterrupted one's result
+    assert resumed.output.strip().splitlines()[-1] == SMOKE_NOTE  # smoke numbers are said to mean nothing
+
+
 # ------------------------------------------------------------------------------------- smoke and scores
 
 

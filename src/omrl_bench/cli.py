@@ -96,6 +96,26 @@ def _check_executor(executor: str, ray_address: str | None) -> None:
         raise OmrlError("--ray-address joins a Ray cluster: it needs --executor ray")
 
 
+def _command(ctx: click.Context, *extra: str) -> str:
+    """The command line that invoked ``ctx``'s command (the options the user gave), plus ``extra``."""
+    import shlex
+
+    words = ["omrl-bench", *(ctx.command_path.split()[1:])]
+    for param in ctx.command.params:
+        if param.name is None or ctx.get_parameter_source(param.name) in (None, click.core.ParameterSource.DEFAULT):
+            continue
+        value = ctx.params[param.name]
+        if isinstance(param, click.Argument):
+            words.append(str(value))
+            continue
+        flag = max(param.opts, key=len)
+        if getattr(param, "is_flag", False):
+            words += [flag] if value else []
+        else:
+            words += [w for v in (value if param.multiple else (value,)) for w in (flag, str(v))]
+    return shlex.join([*words, *extra])
+
+
 def _warn_bf16(device: str, precisions: set[str]) -> None:
     """Say before any work when the runs' bf16 would be emulated on this device (many times slower)."""
     import torch
@@ -299,7 +319,18 @@ def run(
     if resume and not (run_dir / "config.yaml").exists():
         raise OmrlError(f"--resume: no run to resume at {run_dir}; drop --resume to start it")
     _warn_bf16(device, {config["config"]["precision"]})
-    report = execute(spec, Path(out), root_dir, resume, progress=sys.stderr.isatty())
+    try:
+        report = execute(spec, Path(out), root_dir, resume, progress=sys.stderr.isatty())
+    except KeyboardInterrupt:
+        ctx = click.get_current_context()
+        if (run_dir / "config.yaml").exists():  # training started: its last checkpoint (or step 0) resumes
+            again = _command(ctx) if resume else _command(ctx, "--resume")
+            click.echo(f"interrupted: {run_dir} keeps its last checkpoint; continue the run with:\n  {again}", err=True)
+        else:
+            click.echo(
+                f"interrupted before training started; nothing was saved: run again with:\n  {_command(ctx)}", err=True
+            )
+        ctx.exit(130)
     cfg = report["config"]
     click.echo(
         f"{algo} [{cfg['variant']}] on {suite}, trained on {train_quality}, seed {seed}, {cfg['config']['precision']}, "
@@ -311,8 +342,11 @@ def run(
             f"{q:<14}{res['mean_return']:>12.2f}{res['mean_dense_return']:>10.2f}{res['mean_sparse_return']:>10.2f}"
         )
     emb = report["embeddings"]["test"]
-    rms, esr = (f"{emb[k]:.3f}" if emb[k] is not None else "undefined (one test task)" for k in ("rms", "esr"))
-    click.echo(f"test embeddings: RMS {rms}, ESR {esr}")
+    if report["embeddings"].get("context_free"):
+        click.echo(f"test embeddings: none ({algo} gives every context the same z: it infers no task)")
+    else:
+        rms, esr = (f"{emb[k]:.3f}" if emb[k] is not None else "undefined (one test task)" for k in ("rms", "esr"))
+        click.echo(f"test embeddings: RMS {rms}, ESR {esr}")
     click.echo(f"run directory: {run_dir}")
     if preset == "smoke":
         click.echo(SMOKE_NOTE, err=True)

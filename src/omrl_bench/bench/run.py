@@ -185,6 +185,10 @@ def execute(spec: RunSpec, out: Path, root: Path | None, resume: bool, progress:
         z_train_draws = task_embedding_draws(algo, buffers, cfg.eval_context_size, cfg.embedding_draws, gen)
         z_test, z_train = z_test_draws.mean(0), z_train_draws.mean(0)
         report["embeddings"] = {"test": embedding_stats(z_test), "train": embedding_stats(z_train)}
+        # an algorithm without task inference (a context-free plug-in) gives every context the same z: its
+        # RMS and ESR of 0 would read as a collapsed encoder, so the report says it has no embeddings
+        if np.all(z_test_draws == z_test_draws.reshape(-1, z_test_draws.shape[-1])[0]) and np.all(z_train == z_test[0]):
+            report["embeddings"]["context_free"] = True
         np.savez(
             run_dir / "embeddings.npz",
             z_train=z_train,
