@@ -294,3 +294,51 @@ def test_no_committed_cpu_task_has_a_falling_curve() -> None:
     for path in archived:
         curve = json.loads(path.read_text())["checkpoints"]
         assert curve[-1]["dense_return"] > curve[0]["dense_return"], path
+
+
+# ------------------------------------------------------------------------------------------- dataset plots
+
+
+def test_dataset_plots_have_labels_a_task_legend_and_honest_titles(
+    smoke_root: Path, tmp_path: Path, monkeypatch
+) -> None:
+    import matplotlib.figure
+
+    drawn: dict[str, matplotlib.figure.Figure] = {}
+    save = matplotlib.figure.Figure.savefig
+
+    def keep(fig, path, *args, **kwargs):
+        drawn[Path(path).name.split("smoke-")[1]] = fig
+        return save(fig, path, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", keep)
+    res = _invoke(
+        "datasets", "plot", "--suite", SPR, "--preset", "smoke", "--root", str(smoke_root), "--out", str(tmp_path)
+    )
+    assert res.exit_code == 0, res.output
+    assert set(drawn) == {"returns.png", "states.png", "sac-curves.png"}
+    for name, fig in drawn.items():
+        for ax in fig.axes:
+            assert ax.get_xlabel(), name
+        assert fig.axes[0].get_ylabel(), name
+
+    # returns: every quality in the legend, expert drawn above the others (it was hidden behind mixed)
+    (ax,) = drawn["returns.png"].axes
+    assert [t.get_text().split()[0] for t in ax.get_legend().get_texts()] == list(QUALITIES)
+    top = max(ax.patches, key=lambda p: p.get_zorder())
+    assert top.get_label().startswith("expert")
+
+    # states: the title counts the tasks drawn (2 test tasks at smoke, not the 3 asked for), and a legend names them
+    states = drawn["states.png"]
+    assert "states of 2 test tasks" in states.texts[0].get_text()
+    assert all(len(ax.collections) == 2 for ax in states.axes)
+    labels = [t.get_text() for legend in states.legends for t in legend.get_texts()]
+    assert labels == ["task 0: goal (1.00, 0.00)", "task 4: goal (-1.00, 0.00)"]
+
+    # SAC curves: step ticks as plain numbers, never "0.05k"; one task line and the median in the legend
+    curves = drawn["sac-curves.png"]
+    formatter = curves.axes[0].xaxis.get_major_formatter()
+    assert [formatter.format_data(x) for x in (50, 400, 1500, 120_000)] == ["50", "400", "1.5k", "120k"]
+    assert [t.get_text() for t in curves.axes[0].get_legend().get_texts()] == ["one task", "median of 5 tasks"]
+    readme = (REPO / "README.md").read_text()
+    assert all(f"`SUITE-PRESET-{k}.png`" in readme for k in ("returns", "states", "sac-curves"))
