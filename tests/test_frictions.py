@@ -10,6 +10,7 @@ import shlex
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -294,6 +295,28 @@ def test_no_committed_cpu_task_has_a_falling_curve() -> None:
     for path in archived:
         curve = json.loads(path.read_text())["checkpoints"]
         assert curve[-1]["dense_return"] > curve[0]["dense_return"], path
+
+
+# ---------------------------------------------------------------------------------------- install extras
+
+
+def test_install_extras_are_light_and_t_sne_names_its_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from omrl_bench.bench import figures
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    base = " ".join(project["dependencies"])
+    assert "scikit-learn" not in base and "scipy" not in base
+    extras = project["optional-dependencies"]
+    assert any(d.startswith("scikit-learn") for d in extras["figures"])
+    assert not any("ray[" in d for d in extras["dev"] + extras["ray"])  # plain ray: no dashboard stack
+    assert any(d.startswith("scikit-learn") for d in extras["dev"]) and any(d.startswith("ray") for d in extras["dev"])
+    monkeypatch.setitem(sys.modules, "sklearn.manifold", None)  # scikit-learn not installed
+    with pytest.raises(OmrlError, match=r"^the t-SNE figure needs scikit-learn: pip install 'omrl-bench\[figures\]'$"):
+        figures._project(np.random.default_rng(0).normal(size=(12, 5)), 0)
+    assert figures._project(np.ones((4, 5)), 0)[1] == "latent dims 0, 1"  # few points: no t-SNE, no scikit-learn
 
 
 # ------------------------------------------------------------------------------------------- dataset plots

@@ -63,7 +63,10 @@ def _project(points: np.ndarray, seed: int) -> tuple[np.ndarray, str]:
     """2-D t-SNE of ``points``; with too few points for t-SNE, the first two latent dimensions."""
     if len(points) < 10:
         return points[:, :2], "latent dims 0, 1"
-    from sklearn.manifold import TSNE
+    try:
+        from sklearn.manifold import TSNE
+    except ImportError:
+        raise OmrlError("the t-SNE figure needs scikit-learn: pip install 'omrl-bench[figures]'") from None
 
     perplexity = float(min(30, (len(points) - 1) // 3))
     return TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(points), "t-SNE"
