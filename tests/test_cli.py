@@ -42,12 +42,18 @@ def test_generate_list_verify_end_to_end(tmp_path: Path) -> None:
     assert listed.exit_code == 0
     assert "omrl/point-robot-wind-smoke/task-02/random-v1" in listed.output
     assert len(listed.output.strip().splitlines()) == 4
-    # verify checks the set the recipe expects (5 tasks x 4 qualities): the 16 not generated are named
+    # verify checks the set the recipe expects (5 tasks x 4 qualities): the 16 not generated are named, and
+    # the summary's counts are those of the lines above it
     verified = _invoke("datasets", "verify", "--suite", "point-robot-wind", "--preset", "smoke", "--root", root)
-    assert verified.exit_code != 0 and re.search(r"1[67] problem\(s\) in 4 datasets", verified.output)
+    assert verified.exit_code != 0
     assert "missing: omrl/point-robot-wind-smoke/task-01/expert-v1" in verified.output
     assert "missing: omrl/point-robot-wind-smoke/task-02/mixed-v1" in verified.output
-    assert "16 of 20 expected datasets missing" in verified.output
+    lines = verified.output.strip().splitlines()
+    assert len(lines) == 17 and sum(line.startswith("missing: ") for line in lines) == 16
+    assert lines[-1].startswith(
+        "Error: point-robot-wind [smoke]: 16 of 20 expected datasets missing, no problems in the 4 present; "
+    ), lines[-1]
+    assert "run: omrl-bench generate-data --suite point-robot-wind --preset smoke" in lines[-1]
     again = _invoke(
         "generate-data",
         "--suite",
@@ -69,7 +75,7 @@ def test_generate_list_verify_end_to_end(tmp_path: Path) -> None:
     )
     assert rest.exit_code == 0, rest.output
     verified = _invoke("datasets", "verify", "--suite", "point-robot-wind", "--preset", "smoke", "--root", root)
-    assert verified.exit_code == 0 and "20 datasets" in verified.output
+    assert verified.exit_code == 0 and "all 20 expected datasets verified: no problems" in verified.output
     # one dataset folder deleted: reported by name, non-zero exit
     shutil.rmtree(tmp_path / "omrl/point-robot-wind-smoke/task-03/medium-v1")
     verified = _invoke("datasets", "verify", "--suite", "point-robot-wind", "--preset", "smoke", "--root", root)
@@ -105,8 +111,6 @@ def test_bad_input_gets_one_line_error(tmp_path: Path, args: list[str], message:
     assert result.exit_code != 0
     lines = result.output.strip().splitlines()
     assert len(lines) == 1, result.output
-    import re
-
     assert re.search(message, lines[0]), lines[0]
     assert "Traceback" not in result.output
     assert not (tmp_path / "omrl").exists()  # nothing written

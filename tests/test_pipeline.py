@@ -26,10 +26,10 @@ def test_smoke_generation_publishes_every_dataset(smoke_root: Path) -> None:
     for t in range(recipe.config.n_tasks):
         for q in QUALITIES:
             assert (smoke_root / recipe.dataset_id(t, q) / "data" / "main_data.hdf5").exists()
-    n, problems = verify_suite("sparse-point-robot", "smoke", smoke_root)
-    assert n == recipe.config.n_tasks * 4 and problems == []
+    found = verify_suite("sparse-point-robot", "smoke", smoke_root)
+    assert found.checked == found.expected == recipe.config.n_tasks * 4 and found.ok
     assert not any(p.name.endswith(".partial") for p in smoke_root.rglob("*"))
-    assert len(list_datasets(smoke_root)) == n
+    assert len(list_datasets(smoke_root)) == found.checked
 
 
 def test_same_seed_identical_files_other_seed_differs(smoke_root: Path, tmp_path: Path, generate_smoke) -> None:
@@ -80,14 +80,14 @@ def test_verify_reports_a_corrupted_file_by_name(smoke_root: Path, tmp_path: Pat
     blob = bytearray(victim.read_bytes())
     blob[len(blob) // 2] ^= 0xFF
     victim.write_bytes(bytes(blob))
-    n, problems = verify_suite("sparse-point-robot", "smoke", root)
+    problems = verify_suite("sparse-point-robot", "smoke", root).problems
     assert len(problems) == 1 and str(victim) in problems[0] and "checksum" in problems[0]
     # a truncated file is caught as well, and so is broken metadata
     victim.write_bytes(bytes(blob[:1000]))
     assert "checksum" in verify_dataset(victim.parent)[0]
     meta = root / recipe.dataset_id(1, "expert") / "data" / "metadata.json"
     meta.write_text("{broken")
-    _, problems = verify_suite("sparse-point-robot", "smoke", root)
+    problems = verify_suite("sparse-point-robot", "smoke", root).problems
     assert any(str(meta) in p and "not valid JSON" in p for p in problems)
 
 

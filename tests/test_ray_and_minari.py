@@ -110,12 +110,16 @@ def test_join_a_cluster_with_token_authentication(tmp_path: Path) -> None:
     port = _free_port()
     auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
     base = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")} | {"HOME": str(tmp_path / "home")}
-    head = [ray_bin, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port), "--num-cpus", "2"]
+    head = [ray_bin, "start", "--head", "--block", "--node-ip-address", "127.0.0.1", "--port", str(port)]
     temp = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))  # Ray's socket paths must stay under 108 bytes
-    head += ["--include-dashboard", "false", "--disable-usage-stats", "--temp-dir", str(temp)]
-    started = subprocess.run(head, env=base | auth, capture_output=True, text=True, timeout=180)
-    assert started.returncode == 0, started.stderr[-2000:]
+    head += ["--num-cpus", "2", "--include-dashboard", "false", "--disable-usage-stats", "--temp-dir", str(temp)]
+    # --block: this process owns the head's processes and stops them, and only them, when it is terminated
+    # (`ray stop` would stop every Ray cluster of this user on the machine)
+    log = tmp_path / "ray-head.log"
+    with open(log, "w") as out:
+        started = subprocess.Popen(head, env=base | auth, stdout=out, stderr=subprocess.STDOUT)
     try:
+        _wait_for_port(port, started, log)
         cmd = [sys.executable, "-m", "omrl_bench.cli", "generate-data", "--suite", "sparse-point-robot"]
         cmd += ["--preset", "smoke", "--tasks", "0", "--qualities", "expert", "--root", str(tmp_path / "data")]
         cmd += ["--executor", "ray", "--ray-address", f"127.0.0.1:{port}"]
@@ -127,5 +131,36 @@ def test_join_a_cluster_with_token_authentication(tmp_path: Path) -> None:
         last = refused.stderr.strip().splitlines()[-1]
         assert last.startswith(f"Error: cannot join the Ray cluster at '127.0.0.1:{port}'") and "RAY_AUTH_TOKEN" in last
     finally:
-        subprocess.run([ray_bin, "stop", "--force"], env=base | auth, capture_output=True, timeout=120)
+        started.terminate()
+        try:
+            started.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            started.kill()
         shutil.rmtree(temp, ignore_errors=True)
+
+
+def _wait_for_port(port: int, head: subprocess.Popen[bytes], log: Path, timeout_s: float = 180.0) -> None:
+    """Until the head's GCS port accepts connections (or the head exits)."""
+    import socket
+    import time
+
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        assert head.poll() is None, log.read_text()[-2000:]
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"the Ray head did not listen on port {port} within {timeout_s:.0f} s")
+
+
+def test_without_an_address_ray_starts_a_private_runtime(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``address=None`` (``--executor ray`` without ``--ray-address``) must not join a cluster that happens to be
+    running on the machine (``ray.init(address=None)`` would): it starts its own, of ``workers`` CPUs."""
+    ray = pytest.importorskip("ray")
+    calls: list[dict] = []
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **kwargs: calls.append(kwargs))
+    RayExecutor(address=None, workers=3)
+    assert calls[0]["address"] == "local" and calls[0]["num_cpus"] == 3

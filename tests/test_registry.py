@@ -53,6 +53,9 @@ def test_a_plugin_runs_through_run_and_a_reproduce_grid(bc_plugin: str, smoke_ro
     assert run_dir.name.startswith("bc-bc-sparse-point-robot-expert-s0-set")  # its own key, its own name
     final = json.loads((run_dir / "final.json").read_text())
     assert final["config"]["config"]["bc"]["hidden"] == 8 and "ac" not in final["config"]["config"]
+    # a context-free algorithm has no embeddings to measure: said so, not "RMS 0.000, ESR 0.000"
+    assert "test embeddings: none (bc gives every context the same z: it infers no task)" in res.output
+    assert "RMS 0" not in res.output and final["embeddings"]["context_free"] is True
     bad = CliRunner().invoke(main, ["run", "--algo", "bc", *common, "--set", "ac.alpha=1"])
     assert bad.exit_code != 0 and "bc: --set ac.alpha: unknown key 'ac'" in bad.output
 

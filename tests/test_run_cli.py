@@ -80,6 +80,7 @@ def test_cbcq_through_the_cli(smoke_root: Path, tmp_path: Path) -> None:
     assert set(final["config"]["config"]) == {*RUN_KEYS, "encoder", "task_loss", "ac", "bcq"}  # only what it reads
     assert "alpha" not in final["config"]["config"]["ac"]
     assert final["steps"] == 6 and set(final["test"]) == {"expert", "random"}
+    assert "context_free" not in final["embeddings"] and re.search(r"^test embeddings: RMS \d", res.output, re.M)
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,11 @@ import click
 from omrl_bench.core.train_config import PRECISIONS
 from omrl_bench.errors import OmrlError
 
+SMOKE_NOTE = (
+    "note: the smoke preset only checks that everything runs; its returns, RMS and ESR are not meaningful "
+    "(--preset cpu is the real budget)"
+)
+
 
 def _one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
@@ -57,10 +62,58 @@ def _algos_help() -> str:
     return "NAME[:VARIANT],... instead of the grid's rows; " + _algo_help()
 
 
-def _root(root: str | None) -> Path:
+def _root(root: str | None, must_exist: bool = False) -> Path:
+    """The dataset root (``--root`` or Minari's default); a file there, or a missing folder where one must
+    exist, is a one-line error (not a hint to generate into it)."""
     from omrl_bench.datasets.pipeline import default_root
 
-    return Path(root) if root else default_root()
+    path = Path(root) if root else default_root()
+    what = "--root" if root else "the dataset root ($MINARI_DATASETS_PATH)"
+    if path.exists() and not path.is_dir():
+        raise OmrlError(f"{what} {path} is a file, not a folder of datasets")
+    if must_exist and not path.exists():
+        raise OmrlError(f"{what} {path}: no such folder")
+    return path
+
+
+def _items(text: str, option: str) -> tuple[str, ...]:
+    """A comma-separated option value: at least one item, no empty item, none twice."""
+    items = tuple(item.strip() for item in text.split(","))
+    if not text.strip():
+        raise OmrlError(f"{option}: give at least one value (comma-separated)")
+    if "" in items:
+        raise OmrlError(f"{option} {text!r}: an empty item between commas; give comma-separated values")
+    twice = [item for i, item in enumerate(items) if item in items[:i]]
+    if twice:
+        raise OmrlError(f"{option} {text!r}: {twice[0]!r} is given twice")
+    return items
+
+
+def _check_executor(executor: str, ray_address: str | None) -> None:
+    if executor not in ("local", "ray"):
+        raise OmrlError(f"unknown executor {executor!r}; choose one of: local, ray")
+    if ray_address and executor != "ray":
+        raise OmrlError("--ray-address joins a Ray cluster: it needs --executor ray")
+
+
+def _command(ctx: click.Context, *extra: str) -> str:
+    """The command line that invoked ``ctx``'s command (the options the user gave), plus ``extra``."""
+    import shlex
+
+    words = ["omrl-bench", *(ctx.command_path.split()[1:])]
+    for param in ctx.command.params:
+        if param.name is None or ctx.get_parameter_source(param.name) in (None, click.core.ParameterSource.DEFAULT):
+            continue
+        value = ctx.params[param.name]
+        if isinstance(param, click.Argument):
+            words.append(str(value))
+            continue
+        flag = max(param.opts, key=len)
+        if getattr(param, "is_flag", False):
+            words += [flag] if value else []
+        else:
+            words += [w for v in (value if param.multiple else (value,)) for w in (flag, str(v))]
+    return shlex.join([*words, *extra])
 
 
 def _warn_bf16(device: str, precisions: set[str]) -> None:
@@ -92,7 +145,7 @@ def main() -> None:
 @click.option("--executor", default="local", show_default=True, help="local or ray")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1))
 @click.option("--ray-address", default=None, help="join this Ray cluster (with --executor ray)")
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=int, help="base seed, 0 to 2**32 - 1")
 @click.option("--root", default=None, help="Minari dataset root (default: $MINARI_DATASETS_PATH)")
 @click.option("--set", "overrides", multiple=True, help="override a preset key, e.g. sac.total_steps=2000")
 @click.option(
@@ -122,10 +175,12 @@ def generate_data(
     from omrl_bench.datasets.recipe import load_recipe
     from omrl_bench.executors import make_executor
 
+    # every check before any work touches the root
     recipe = load_recipe(suite, preset, seed, list(overrides))
-    task_list = parse_tasks(tasks, recipe.config.n_tasks)
-    quality_list = parse_qualities(qualities)
+    task_list = parse_tasks(",".join(_items(tasks, "--tasks")) if tasks is not None else None, recipe.config.n_tasks)
+    quality_list = parse_qualities(",".join(_items(qualities, "--qualities")) if qualities is not None else None)
     base = _root(root)
+    _check_executor(executor, ray_address)
     ex = make_executor(executor, workers, ray_address)
     with Progress(
         TextColumn(f"{suite} [{preset}]"),
@@ -146,6 +201,8 @@ def generate_data(
             Path(archive) if archive else None,
         )
         progress.update(bar, completed=len(task_list))
+    for ds_id, why in result.rebuilt:
+        click.echo(f"rebuilt {ds_id}: it was damaged ({why})")
     _print_summary(base, recipe, task_list, quality_list, result.wall_time_s, result.skipped)
     if archive:
         click.echo(
@@ -157,7 +214,7 @@ def generate_data(
 def _print_summary(
     root: Path, recipe: Any, tasks: tuple[int, ...], qualities: tuple[str, ...], wall: float, skipped: int
 ) -> None:
-    from omrl_bench.datasets.loader import summarise
+    from omrl_bench.datasets.loader import curve_warnings, summarise
 
     rows = summarise(root, recipe, tasks, qualities)
     click.echo(
@@ -177,6 +234,8 @@ def _print_summary(
         )
     for message in (m for r in rows for m in r["messages"]):
         click.echo(f"note: {message} (each dataset's card: omrl-bench datasets show ID)", err=True)
+    for message in curve_warnings(root, recipe, tasks, qualities):
+        click.echo(f"warning: {message}", err=True)
 
 
 @main.command("algorithms")
@@ -212,7 +271,7 @@ def grids_command() -> None:
 @click.option("--suite", required=True)
 @click.option("--train-quality", default="expert", show_default=True)
 @click.option("--test-quality", default="expert", show_default=True, help="one or more, comma-separated")
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=int, help="0 to 2**32 - 1")
 @click.option("--preset", default="cpu", show_default=True, help="smoke, cpu, cpu-table7 or paper")
 @click.option("--data-preset", default=None, help="dataset preset (default: the one --preset trains on)")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N")
@@ -255,7 +314,8 @@ def run(
     from omrl_bench.core.train_config import data_preset as preset_data
 
     torch.set_num_threads(threads)
-    qualities = tuple(q.strip() for q in test_quality.split(",") if q.strip())
+    qualities = _items(test_quality, "--test-quality")
+    root_dir = _root(root) if root else None
     spec = RunSpec(
         algo,
         variant,
@@ -275,7 +335,18 @@ def run(
     if resume and not (run_dir / "config.yaml").exists():
         raise OmrlError(f"--resume: no run to resume at {run_dir}; drop --resume to start it")
     _warn_bf16(device, {config["config"]["precision"]})
-    report = execute(spec, Path(out), _root(root) if root else None, resume, progress=sys.stderr.isatty())
+    try:
+        report = execute(spec, Path(out), root_dir, resume, progress=sys.stderr.isatty())
+    except KeyboardInterrupt:
+        ctx = click.get_current_context()
+        if (run_dir / "config.yaml").exists():  # training started: its last checkpoint (or step 0) resumes
+            again = _command(ctx) if resume else _command(ctx, "--resume")
+            click.echo(f"interrupted: {run_dir} keeps its last checkpoint; continue the run with:\n  {again}", err=True)
+        else:
+            click.echo(
+                f"interrupted before training started; nothing was saved: run again with:\n  {_command(ctx)}", err=True
+            )
+        ctx.exit(130)
     cfg = report["config"]
     click.echo(
         f"{algo} [{cfg['variant']}] on {suite}, trained on {train_quality}, seed {seed}, {cfg['config']['precision']}, "
@@ -287,9 +358,14 @@ def run(
             f"{q:<14}{res['mean_return']:>12.2f}{res['mean_dense_return']:>10.2f}{res['mean_sparse_return']:>10.2f}"
         )
     emb = report["embeddings"]["test"]
-    rms, esr = (f"{emb[k]:.3f}" if emb[k] is not None else "undefined (one test task)" for k in ("rms", "esr"))
-    click.echo(f"test embeddings: RMS {rms}, ESR {esr}")
+    if report["embeddings"].get("context_free"):
+        click.echo(f"test embeddings: none ({algo} gives every context the same z: it infers no task)")
+    else:
+        rms, esr = (f"{emb[k]:.3f}" if emb[k] is not None else "undefined (one test task)" for k in ("rms", "esr"))
+        click.echo(f"test embeddings: RMS {rms}, ESR {esr}")
     click.echo(f"run directory: {run_dir}")
+    if preset == "smoke":
+        click.echo(SMOKE_NOTE, err=True)
 
 
 @main.command("reproduce")
@@ -334,10 +410,12 @@ def reproduce(
     from omrl_bench.bench.grids import parse_algos, parse_precision, parse_suites
     from omrl_bench.bench.reproduce import default_report
     from omrl_bench.bench.reproduce import reproduce as run_grid
+    from omrl_bench.config import SEED_MAX
     from omrl_bench.executors import make_executor
 
-    if executor not in ("local", "ray"):
-        raise click.ClickException(f"unknown executor {executor!r}; choose one of: local, ray")
+    _check_executor(executor, ray_address)
+    if seeds > SEED_MAX + 1:
+        raise OmrlError(f"--seeds {seeds}: seeds 0..N-1 must stay below 2**32 (N at most {SEED_MAX + 1})")
     out_dir = Path(out) if out else Path("runs") / preset
     report_dir = Path(report) if report else default_report(out_dir)
     done_count = [0]
@@ -381,6 +459,8 @@ def reproduce(
         click.echo(result.table)
     for path in result.outputs:
         click.echo(f"wrote {path}")
+    if preset == "smoke":
+        click.echo(SMOKE_NOTE, err=True)
     if result.failures:
         raise click.ClickException(
             f"{len(result.failures)} run(s) failed (first: {result.failures[0]['run']}: "
@@ -400,9 +480,10 @@ def datasets_list(root: str | None) -> None:
     """List the published omrl-bench datasets."""
     from omrl_bench.datasets.loader import list_datasets
 
-    rows = list_datasets(_root(root))
+    base = _root(root, must_exist=True)
+    rows = list_datasets(base)
     if not rows:
-        click.echo(f"no omrl-bench datasets under {_root(root)}")
+        click.echo(f"no omrl-bench datasets under {base}")
     for r in rows:
         if "error" in r:
             click.echo(f"{r['dataset_id']}  {r['error']}")
@@ -419,10 +500,14 @@ def datasets_list(root: str | None) -> None:
 @_one_line_errors
 def datasets_show(dataset_id: str, root: str | None) -> None:
     """Print a dataset's card: rule, checkpoints, achieved score, score curve, rewarded fraction."""
-    from omrl_bench.datasets.loader import show_dataset
+    from omrl_bench.datasets.loader import damage_message, show_dataset
 
-    for line in show_dataset(dataset_id, _root(root)):
+    base = _root(root)
+    for line in show_dataset(dataset_id, base):
         click.echo(line)
+    damaged = damage_message(dataset_id, base)  # the card reads, but the data is not what it describes
+    if damaged:
+        raise OmrlError(damaged)
 
 
 @datasets.command("plot")
@@ -454,12 +539,14 @@ def datasets_verify(suite: str, preset: str, root: str | None) -> None:
     """Check that every dataset the recipe expects is there, with sound spaces, values, counts and checksums."""
     from omrl_bench.datasets.loader import verify_suite
 
-    n, problems = verify_suite(suite, preset, _root(root))
-    for p in problems:
+    found = verify_suite(suite, preset, _root(root))
+    for ds_id in found.missing:
+        click.echo(f"missing: {ds_id}", err=True)
+    for p in found.problems:
         click.echo(p, err=True)
-    if problems:
-        raise click.ClickException(f"{len(problems)} problem(s) in {n} datasets of {suite} [{preset}]")
-    click.echo(f"{n} datasets of {suite} [{preset}] verified: no problems")
+    if not found.ok:
+        raise OmrlError(found.summary(suite, preset))
+    click.echo(found.summary(suite, preset))
 
 
 if __name__ == "__main__":

@@ -20,6 +20,38 @@ from omrl_bench.errors import OmrlError
 
 T = TypeVar("T")
 
+SEED_MAX = 2**32 - 1  # numpy's and SB3's seed range: larger seeds overflow or wrap onto smaller ones
+
+
+def check_seed(seed: int, what: str = "seed") -> int:
+    """``seed`` if it lies in 0..2**32-1, else a one-line error (4294967296 would equal seed 0 bit for bit)."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX:
+        raise OmrlError(f"{what} {seed!r} is out of range: seeds are integers from 0 to {SEED_MAX} (2**32 - 1)")
+    return seed
+
+
+# Keys whose value must be > 0 (a learning rate, a width, a count), or lie in [0, 1] (a discount, a rate),
+# wherever they appear in a config: a negative learning rate or a zero width fails deep inside torch.
+_POSITIVE_NAMES = {"lr", "learning_rate", "hidden", "heads", "blocks", "ensemble", "decoders", "negatives"}
+_POSITIVE_SUFFIXES = ("_lr", "_hidden", "_batch", "batch_size", "latent_dim", "_latent", "temperature", "n_actions")
+_UNIT_NAMES = {"gamma", "tau", "target_tau", "dropout", "momentum"}
+
+
+def check_ranges(cfg: Any, where: str = "") -> None:
+    """Reject learning rates, widths and batch sizes that are not > 0, and discounts and rates outside
+    [0, 1], anywhere in the (nested) config dataclass ``cfg``, with a one-line error naming the key."""
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        key = f"{where}.{f.name}" if where else f.name
+        if dataclasses.is_dataclass(value):
+            check_ranges(value, key)
+        elif isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        elif (f.name in _POSITIVE_NAMES or f.name.endswith(_POSITIVE_SUFFIXES)) and not value > 0:
+            raise OmrlError(f"{key} must be > 0, got {value!r}")
+        elif f.name in _UNIT_NAMES and not 0 <= value <= 1:
+            raise OmrlError(f"{key} must lie in [0, 1], got {value!r}")
+
 
 def _coerce(value: Any, tp: Any, where: str) -> Any:
     origin = typing.get_origin(tp)

@@ -64,7 +64,9 @@ class LocalExecutor(Executor):
 
 
 class RayExecutor(Executor):
-    """Ray tasks (one CPU each) on a local runtime or a cluster given by ``address``."""
+    """Ray tasks (one CPU each) on a cluster given by ``address`` (``auto``: the one already running on this
+    machine), or without one on a private local runtime of ``workers`` CPUs, never on a cluster that happens
+    to be running."""
 
     def __init__(self, address: str | None, workers: int | None, gpus_per_task: float = 0.0) -> None:
         self.gpus_per_task = gpus_per_task  # training runs on cuda ask Ray for a GPU each
@@ -78,7 +80,7 @@ class RayExecutor(Executor):
         if not ray.is_initialized():
             try:
                 ray.init(
-                    address=address,
+                    address=address or "local",  # None would join a cluster already running here
                     num_cpus=None if address else workers,
                     include_dashboard=False,
                     log_to_driver=False,

@@ -15,6 +15,7 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.lines  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
@@ -62,7 +63,10 @@ def _project(points: np.ndarray, seed: int) -> tuple[np.ndarray, str]:
     """2-D t-SNE of ``points``; with too few points for t-SNE, the first two latent dimensions."""
     if len(points) < 10:
         return points[:, :2], "latent dims 0, 1"
-    from sklearn.manifold import TSNE
+    try:
+        from sklearn.manifold import TSNE
+    except ImportError:
+        raise OmrlError("the t-SNE figure needs scikit-learn: pip install 'omrl-bench[figures]'") from None
 
     perplexity = float(min(30, (len(points) - 1) // 3))
     return TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(points), "t-SNE"
@@ -146,25 +150,52 @@ def attention(planned: list[Planned], path: Path, qualities: tuple[str, ...] = (
 
 
 def dataset_returns(suite: str, preset: str, root: Path, path: Path) -> Path:
-    """Histogram of the reported episode return of every dataset quality, over all tasks of the suite."""
+    """Histogram of the reported episode return of every dataset quality, over all tasks of the suite: shared
+    bins, each quality filled and outlined, expert drawn last so that no other quality hides it."""
     from omrl_bench.datasets import load_suite
     from omrl_bench.envs import get_suite
 
     reported = get_suite(suite).reported_reward
-    fig, ax = plt.subplots(figsize=(6, 3.6))
-    for i, q in enumerate(QUALITIES):
+    per_quality = {}
+    for q in QUALITIES:
         data = load_suite(suite, q, "all", preset, root)
         returns = []
         for t in data.tasks:
             r = t.sparse_rewards if reported == "sparse_reward" else t.rewards
             lengths = np.asarray(t.metadata["omrl"]["episode_lengths"])
             returns.append(np.add.reduceat(r, np.concatenate([[0], np.cumsum(lengths)[:-1]])))
-        ax.hist(np.concatenate(returns), bins=40, histtype="step", color=f"C{i}", label=q, density=True)
+        per_quality[q] = np.concatenate(returns)
+    everything = np.concatenate(list(per_quality.values()))
+    lo, hi = float(everything.min()), float(everything.max())
+    bins = (np.linspace(lo, hi, 41) if hi > lo else np.linspace(lo - 0.5, hi + 0.5, 41)).tolist()
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    order = [q for q in QUALITIES if q != "expert"] + ["expert"]  # expert on top
+    for z, q in enumerate(order):
+        color = f"C{QUALITIES.index(q)}"
+        values = per_quality[q]
+        ax.hist(values, bins=bins, histtype="stepfilled", color=color, alpha=0.25, density=True, zorder=z)
+        ax.hist(
+            values,
+            bins=bins,
+            histtype="step",
+            color=color,
+            lw=2.2 if q == "expert" else 1.4,
+            density=True,
+            zorder=z + 0.5,
+            label=f"{q} (mean {values.mean():.2f}, {len(values)} episodes)",
+        )
+    handles, labels = ax.get_legend_handles_labels()
+    ranked = sorted(zip(handles, labels, strict=True), key=lambda hl: QUALITIES.index(hl[1].split()[0]))
+    ax.legend(*zip(*ranked, strict=True), fontsize=8, title="dataset quality", title_fontsize=8)
     ax.set_xlabel(f"episode return ({reported.replace('_', ' ')})")
-    ax.set_ylabel("density")
-    ax.legend(fontsize=8)
+    ax.set_ylabel("density (episodes)")
     ax.set_title(f"{suite} [{preset}]: episode returns of each quality, all tasks", fontsize=10)
     return _save(fig, path)
+
+
+def _steps_formatter() -> Any:
+    """SAC step ticks as 0, 100, 1k, 1.5k, 120k: never '0.05k'."""
+    return matplotlib.ticker.EngFormatter(sep="")
 
 
 def sac_curves(suite: str, preset: str, root: Path, path: Path) -> Path:
@@ -177,42 +208,74 @@ def sac_curves(suite: str, preset: str, root: Path, path: Path) -> Path:
     if not cards:
         raise OmrlError(f"no {suite} [{preset}] expert datasets under {root}: generate them first")
     curves = [storage.read_metadata(d)["omrl"]["score_curve"] for d in cards]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for ax, key in zip(axes, ("dense_return", "sparse_return"), strict=True):
         steps = np.asarray([c["step"] for c in curves[0]])
         values = np.asarray([[c[key] for c in curve] for curve in curves if len(curve) == len(steps)])
-        for row in values:
-            ax.plot(steps, row, color="C0", lw=0.6, alpha=0.35)
+        for i, row in enumerate(values):
+            ax.plot(steps, row, color="C0", lw=0.6, alpha=0.35, label="one task" if i == 0 else None)
         ax.plot(steps, np.median(values, axis=0), color="C3", lw=2, label=f"median of {len(values)} tasks")
-        ax.set_xlabel("SAC steps")
-        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x / 1000:g}k"))
-        ax.set_ylabel(key.replace("_", " "))
+        ax.set_xlabel("SAC steps (scored checkpoints)")
+        ax.xaxis.set_major_formatter(_steps_formatter())
+        ax.set_ylabel(f"mean episode {key.replace('_', ' ')}")
+        ax.set_title(key.replace("_", " "), fontsize=9)
         ax.legend(fontsize=8)
-    fig.suptitle(f"{suite} [{preset}]: SAC learning curves (scored checkpoints)", fontsize=10)
+    fig.suptitle(f"{suite} [{preset}]: SAC learning curves of the behaviour agents", fontsize=10)
     return _save(fig, path)
 
 
+def _task_label(task: Any) -> str:
+    """``task 17: goal (0.31, 0.95)``: the task index and its parameters, for a legend."""
+
+    def fmt(v: Any) -> str:
+        if isinstance(v, (list, tuple)):
+            return "(" + ", ".join(fmt(x) for x in v) + ")"
+        return f"{v:.2f}" if isinstance(v, float) else str(v)
+
+    params = ", ".join(f"{k.replace('_', ' ')} {fmt(v)}" for k, v in task.task_kwargs.items() if k != "task")
+    return f"task {task.task}: {params}" if params else f"task {task.task}"
+
+
 def state_distribution(suite: str, preset: str, root: Path, path: Path, tasks: int = 3) -> Path:
-    """Figure 6: positions visited by each dataset quality for a few test tasks, with the goal circles.
+    """Figure 6: positions visited by each dataset quality for up to ``tasks`` test tasks, with the goal
+    circles and a legend naming each task.
 
     On the MuJoCo suites the axes are the first two observation dimensions."""
     from omrl_bench.datasets import load_suite
+    from omrl_bench.envs import get_suite
     from omrl_bench.envs.point_robot import GOAL_RADIUS
 
-    fig, axes = plt.subplots(1, len(QUALITIES), figsize=(4 * len(QUALITIES), 3.4), sharex=True, sharey=True)
+    point_robot = "Point" in get_suite(suite).env_id
+    fig, axes = plt.subplots(1, len(QUALITIES), figsize=(4 * len(QUALITIES), 3.9), sharex=True, sharey=True)
+    drawn: list[Any] = []
     for ax, q in zip(axes, QUALITIES, strict=True):
         data = load_suite(suite, q, "test", preset, root)
-        picks = np.linspace(0, len(data.tasks) - 1, min(tasks, len(data.tasks))).round().astype(int)
-        for i, t in enumerate(data.tasks[k] for k in picks):
+        picks = np.unique(np.linspace(0, len(data.tasks) - 1, min(tasks, len(data.tasks))).round().astype(int))
+        drawn = [data.tasks[k] for k in picks]
+        for i, t in enumerate(drawn):
             color = f"C{i}"
             ax.scatter(t.observations[:, 0], t.observations[:, 1], s=1, alpha=0.3, color=color)
             goal: Any = t.task_kwargs.get("goal")
             if goal is not None:
                 ax.add_patch(plt.Circle(tuple(goal), GOAL_RADIUS, fill=False, color=color, lw=1.2))
         ax.set_title(f"{q}", fontsize=10)
+        ax.set_xlabel("x position" if point_robot else "observation 0")
         ax.set_aspect("equal")
-    fig.suptitle(f"{suite} [{preset}]: states of {tasks} test tasks", fontsize=10)
-    return _save(fig, path)
+    axes[0].set_ylabel("y position" if point_robot else "observation 1")
+    handles = [
+        matplotlib.lines.Line2D([], [], marker="o", ls="", color=f"C{i}", label=_task_label(t))
+        for i, t in enumerate(drawn)
+    ]
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
+    goals = (
+        f" (circles: the goals' reward radius {GOAL_RADIUS:g})" if any("goal" in t.task_kwargs for t in drawn) else ""
+    )
+    fig.suptitle(f"{suite} [{preset}]: states of {len(drawn)} test tasks{goals}", fontsize=10)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
 
 
 def draw_all(

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from omrl_bench.config import to_dict
+from omrl_bench.config import check_seed, to_dict
 from omrl_bench.core.registry import Dims, get_algorithm
 from omrl_bench.core.train_config import resolve_config
 from omrl_bench.datasets.recipe import ALL_QUALITIES, PROTOCOL
@@ -100,12 +100,25 @@ def _check_spaces(suite_name: str, data: Any) -> None:
 
 def run_config(spec: RunSpec) -> tuple[str, Any, dict[str, Any]]:
     """Check ``spec`` and resolve it: (variant, train config, the config written to the run directory)."""
+    from omrl_bench.datasets.recipe import preset_names as recipe_presets
+
     get_algorithm(spec.algo)
     check_device(spec.device)
+    check_seed(spec.seed)
+    if not spec.test_qualities:
+        raise OmrlError(f"no test quality given; choose one or more of: {', '.join(ALL_QUALITIES)}")
     for q in (spec.train_quality, *spec.test_qualities):
         if q not in ALL_QUALITIES:
             raise OmrlError(f"unknown quality {q!r}; choose from: {', '.join(ALL_QUALITIES)}")
+    twice = [q for i, q in enumerate(spec.test_qualities) if q in spec.test_qualities[:i]]
+    if twice:
+        raise OmrlError(f"test quality {twice[0]!r} is given twice")
     variant, cfg = resolve_config(spec.algo, spec.variant, spec.suite, spec.preset, spec.all_overrides())
+    if spec.data_preset not in recipe_presets(spec.suite):  # a recipe that does not exist cannot be generated
+        raise OmrlError(
+            f"unknown data preset {spec.data_preset!r} for {spec.suite}; its recipe's presets are: "
+            f"{', '.join(recipe_presets(spec.suite))}"
+        )
     config = {
         "algo": spec.algo,
         "variant": variant,
@@ -185,6 +198,10 @@ def _final_report(algo: Any, data: RunData, spec: RunSpec, cfg: Any, config: dic
     z_train_draws = task_embedding_draws(algo, data.buffers, cfg.eval_context_size, cfg.embedding_draws, gen)
     z_test, z_train = z_test_draws.mean(0), z_train_draws.mean(0)
     report["embeddings"] = {"test": embedding_stats(z_test), "train": embedding_stats(z_train)}
+    # an algorithm without task inference (a context-free plug-in) gives every context the same z: its
+    # RMS and ESR of 0 would read as a collapsed encoder, so the report says it has no embeddings
+    if np.all(z_test_draws == z_test_draws.reshape(-1, z_test_draws.shape[-1])[0]) and np.all(z_train == z_test[0]):
+        report["embeddings"]["context_free"] = True
     np.savez(
         run_dir / "embeddings.npz",
         z_train=z_train,

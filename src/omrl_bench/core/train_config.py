@@ -20,7 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from omrl_bench.config import apply_overrides, from_dict, load_yaml, to_dict
+from omrl_bench.config import apply_overrides, check_ranges, from_dict, load_yaml, to_dict
 from omrl_bench.errors import OmrlError
 
 PRECISIONS = ("fp32", "bf16")  # core/precision.py says what each keeps in float32
@@ -203,7 +203,10 @@ def resolve_config(
     except OmrlError as exc:
         raise OmrlError(f"{algo}: {exc}") from None
     cfg: Any = from_dict(spec.config, full, where=f"{algo}.{variant}")
-    _validate(cfg)
+    try:
+        _validate(cfg)
+    except OmrlError as exc:
+        raise OmrlError(f"{algo}: {exc}") from None
     spec.check(cfg)
     return variant, cfg
 
@@ -213,3 +216,4 @@ def _validate(cfg: RunConfig) -> None:
         raise OmrlError(f"precision must be one of {', '.join(PRECISIONS)}, got {cfg.precision!r}")
     if min(cfg.steps, cfg.eval_every, cfg.checkpoint_every, cfg.meta_batch, cfg.batch_size, cfg.context_size) <= 0:
         raise OmrlError("steps, eval_every, checkpoint_every, meta_batch, batch_size and context_size must be > 0")
+    check_ranges(cfg)  # learning rates, widths and batch sizes > 0 (plug-ins' keys too), discounts in [0, 1]

@@ -89,6 +89,37 @@ def read_namespace(root: Path, suite: str, preset: str) -> dict[str, Any]:
     return data
 
 
+def rebuild_command(root: Path, dataset_id: str) -> str:
+    """The ``generate-data`` command that publishes ``dataset_id`` again under ``root`` (byte-identical: a
+    published dataset that fails its checksum is rebuilt)."""
+    import re
+    import shlex
+
+    from omrl_bench.envs import SUITES
+
+    found = re.fullmatch(r"omrl/(.+)/task-(\d+)/([a-z]+)-v\d+", dataset_id)
+    names = [s for s in SUITES if found and found.group(1).startswith(s + "-")]
+    if found is None or not names:
+        return f"omrl-bench generate-data (the suite and preset of {dataset_id})"
+    suite = max(names, key=len)
+    preset = found.group(1)[len(suite) + 1 :]
+    try:
+        seed = int(read_namespace(root, suite, preset).get("recipe", {}).get("seed", 0))
+    except (OmrlError, ValueError, TypeError):
+        seed = 0
+    words = ["omrl-bench", "generate-data", "--suite", suite, "--preset", preset]
+    words += [
+        *(["--seed", str(seed)] if seed else []),
+        "--tasks",
+        str(int(found.group(2))),
+        "--qualities",
+        found.group(3),
+        "--root",
+        str(root),
+    ]
+    return shlex.join(words)
+
+
 def _load_task(data_dir: Path) -> TaskData:
     arrays = storage.read_arrays(
         data_dir, ("observations", "actions", "rewards", "terminations", "infos/sparse_reward")
@@ -147,6 +178,11 @@ def load_suite(
             f"{len(missing)} of {len(dirs)} {quality} datasets missing, e.g. {missing[0].parent}; "
             + _regenerate_hint(base, suite, preset)
         )
+    for folder in dirs:  # a damaged file must not be trained on, even where it still reads
+        why = storage.damage(folder)
+        if why is not None:
+            ds_id = str(folder.parent.relative_to(base))
+            raise OmrlError(f"damaged dataset {ds_id}: {why}; rebuild it with: {rebuild_command(base, ds_id)}")
     data = load_task_dirs(dirs, workers)
     first = data[0]
     for d in data:
@@ -162,6 +198,11 @@ def list_datasets(root: Path | None = None) -> list[dict[str, Any]]:
     base = root if root is not None else default_root()
     rows = []
     for meta_path in sorted((base / "omrl").glob("*/task-*/*/data/metadata.json")):
+        ds_id = str(meta_path.parent.parent.relative_to(base))
+        why = storage.damage(meta_path.parent)
+        if why is not None:
+            rows.append({"dataset_id": ds_id, "error": f"DAMAGED: {why}; rebuild: {rebuild_command(base, ds_id)}"})
+            continue
         try:
             meta = json.loads(meta_path.read_text())
             o = meta["omrl"]
@@ -177,7 +218,7 @@ def list_datasets(root: Path | None = None) -> list[dict[str, Any]]:
                 }
             )
         except (json.JSONDecodeError, KeyError):
-            rows.append({"dataset_id": str(meta_path.parent.parent.relative_to(base)), "error": "corrupt metadata"})
+            rows.append({"dataset_id": ds_id, "error": "corrupt metadata"})
     return rows
 
 
@@ -222,11 +263,37 @@ def verify_dataset(data_dir: Path, expected: dict[str, Any] | None = None) -> li
     return problems
 
 
-def verify_suite(suite: str, preset: str = "cpu", root: Path | None = None) -> tuple[int, list[str]]:
+@dataclass
+class Verification:
+    """What ``verify_suite`` found: how many datasets the recipe expects, which are missing, and the
+    problems of the ones present (``checked`` of them)."""
+
+    expected: int
+    checked: int
+    missing: list[str]  # dataset ids
+    problems: list[str]  # one line each, in the datasets present (and a recipe mismatch)
+    hint: str  # how to generate the missing ones
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing and not self.problems
+
+    def summary(self, suite: str, preset: str) -> str:
+        """One line: the counts, consistent with the lines listed before it."""
+        head = f"{suite} [{preset}]: "
+        if self.ok:
+            return f"{head}all {self.checked} expected datasets verified: no problems"
+        parts = [f"{len(self.missing)} of {self.expected} expected datasets missing"] if self.missing else []
+        found = f"{len(self.problems)} problem(s)" if self.problems else "no problems"
+        parts.append(f"{found} in the {self.checked} present")
+        return head + ", ".join(parts) + (f"; {self.hint}" if self.missing else "")
+
+
+def verify_suite(suite: str, preset: str = "cpu", root: Path | None = None) -> Verification:
     """Check every dataset the recipe expects: present, spaces, finite values, counts, task metadata, checksums.
 
     The expected set is every task of the recipe times the default qualities (plus ``untrained`` where
-    the suite has it); a missing dataset is a problem, named by its id."""
+    the suite has it); a missing dataset is named by its id, apart from the problems of those present."""
     from omrl_bench.datasets.recipe import load_recipe
 
     get_suite(suite)
@@ -250,13 +317,8 @@ def verify_suite(suite: str, preset: str = "cpu", root: Path | None = None) -> t
             problems += verify_dataset(
                 d, {"task": task, "quality": q, "task_kwargs": kwargs, "recipe_fingerprint": ns["recipe_fingerprint"]}
             )
-    problems += [f"missing: {ds_id}" for ds_id in missing]
-    if missing:
-        problems.append(
-            f"{len(missing)} of {n_checked + len(missing)} expected datasets missing; "
-            + _regenerate_hint(base, suite, preset)
-        )
-    return n_checked, problems
+    n_expected = recipe.config.n_tasks * len(expected)
+    return Verification(n_expected, n_checked, missing, problems, _regenerate_hint(base, suite, preset))
 
 
 def card_lines(meta: dict[str, Any]) -> list[str]:
@@ -282,10 +344,21 @@ def card_lines(meta: dict[str, Any]) -> list[str]:
         f"  Minari ref_min_score / ref_max_score (dense): {meta.get('ref_min_score', float('nan')):.3f} / "
         f"{meta.get('ref_max_score', float('nan')):.3f}",
         f"  fallback: {o['fallback'] or 'none'}",
+        *_not_rising_lines(o),
         *(f"  note: {n}" for n in o.get("notes", [])),
         f"  score curve (step:normalised): {curve}",
     ]
     return lines
+
+
+def _not_rising_lines(card: dict[str, Any]) -> list[str]:
+    keys = card.get("not_rising", [])
+    if not keys:
+        return []
+    returns = " and ".join(k.replace("_", " ") for k in keys)
+    swapped = "; Minari's reference scores are the two swapped, to stay in order" if "dense_return" in keys else ""
+    verb = "are" if len(keys) > 1 else "is"
+    return [f"  the curve did not rise: the final checkpoint's {returns} {verb} no better than step 0's{swapped}"]
 
 
 def show_dataset(dataset_id: str, root: Path | None = None) -> list[str]:
@@ -294,7 +367,21 @@ def show_dataset(dataset_id: str, root: Path | None = None) -> list[str]:
     d = base / dataset_id / "data"
     if not (d / storage.METADATA_FILE).exists():
         raise OmrlError(f"no dataset {dataset_id!r} under {base}; see omrl-bench datasets list")
-    return card_lines(storage.read_metadata(d))
+    try:
+        return card_lines(storage.read_metadata(d))
+    except OmrlError as exc:
+        fix = rebuild_command(base, dataset_id)
+        raise OmrlError(f"{dataset_id} is DAMAGED: {exc}; rebuild it with: {fix}") from None
+
+
+def damage_message(dataset_id: str, root: Path | None = None) -> str | None:
+    """``DATASET is DAMAGED: why; rebuild it with: COMMAND`` for a published dataset that fails its
+    checksum, or None when it is intact."""
+    base = root if root is not None else default_root()
+    why = storage.damage(base / dataset_id / "data")
+    if why is None:
+        return None
+    return f"{dataset_id} is DAMAGED: {why}; rebuild it with: {rebuild_command(base, dataset_id)}"
 
 
 def _grouped_messages(quality: str, metas: list[dict[str, Any]]) -> list[str]:
@@ -307,6 +394,32 @@ def _grouped_messages(quality: str, metas: list[dict[str, Any]]) -> list[str]:
         f"{quality} on {len(ts)} task(s) ({', '.join(map(str, ts[:10]))}{', ...' if len(ts) > 10 else ''}): {text}"
         for text, ts in tasks.items()
     ]
+
+
+def curve_warnings(root: Path, recipe: Any, tasks: tuple[int, ...], qualities: tuple[str, ...]) -> list[str]:
+    """One line per return (the reported one, the dense one of Minari's reference scores) naming the tasks
+    whose final SAC checkpoint scored no better than step 0, read from their cards."""
+    by_key: dict[str, list[int]] = {}
+    for t in tasks:
+        for q in qualities:
+            path = root / recipe.dataset_id(t, q) / "data"
+            if (path / storage.METADATA_FILE).exists():
+                for key in storage.read_metadata(path)["omrl"].get("not_rising", []):
+                    by_key.setdefault(key, []).append(t)
+                break
+    reported = "sparse_return" if get_suite(recipe.suite).reported_reward == "sparse_reward" else "dense_return"
+    lines = []
+    for key, ts in by_key.items():
+        named = ", ".join(map(str, ts[:10])) + (", ..." if len(ts) > 10 else "")
+        what = "; ".join(
+            ["their qualities fall back (see the notes)"] * (key == reported)
+            + ["Minari's ref_min_score / ref_max_score are the two swapped, to stay in order"] * (key == "dense_return")
+        )
+        lines.append(
+            f"the final SAC checkpoint is no better than step 0 on the {key.replace('_', ' ')} of "
+            f"{len(ts)} task(s) ({named}): {what}"
+        )
+    return lines
 
 
 def summarise(root: Path, recipe: Any, tasks: tuple[int, ...], qualities: tuple[str, ...]) -> list[dict[str, Any]]:

@@ -230,6 +230,10 @@ def generate_task(
         _atomic_write_json(scores_path, {"checkpoints": curve})
     reported = _reported_key(suite)
     lo, hi = curve[0][reported], curve[-1][reported]  # the returns that define normalised 0 and 1
+    # Minari's reference scores are the dense returns of step 0 and the final checkpoint; where the curve
+    # fell they are written in order (swapped), never inverted, and the card says which curves did not rise
+    dense0, dense1 = curve[0]["dense_return"], curve[-1]["dense_return"]
+    not_rising = [k for k in dict.fromkeys((reported, "dense_return")) if curve[-1][k] <= curve[0][k]]
     scale = rules.normalised(curve, reported)
     card_curve = [c | {"normalised_score": n} for c, n in zip(curve, scale, strict=True)]
 
@@ -242,7 +246,7 @@ def generate_task(
         choice = choices[quality]
         ds_id = recipe.dataset_id(task, quality)
         out = work / "staged" / f"{quality}-v{PROTOCOL}"
-        if not (out / "data" / storage.METADATA_FILE).exists():
+        if not (out / "data" / storage.METADATA_FILE).exists() or storage.damage(out / "data"):
             seed = derive_seed(recipe.seed, task, "data", quality)
             eps = []
             for step, n in zip(choice.steps, choice.episodes, strict=True):
@@ -289,8 +293,9 @@ def generate_task(
                     "seeds": {"base": recipe.seed, "sac": sac_seed, "rollout": seed},
                     "recipe_fingerprint": recipe.fingerprint,
                     "versions": package_versions(),
+                    **({"not_rising": not_rising} if not_rising else {}),  # only then: other cards stay as they were
                 },
-                reference_scores=(curve[0]["dense_return"], curve[-1]["dense_return"], cfg.score_episodes),
+                reference_scores=(min(dense0, dense1), max(dense0, dense1), cfg.score_episodes),
             )
             env.close()
             tmp = out.with_name(out.name + ".partial")
@@ -365,6 +370,7 @@ class GenerationResult:
     restored: list[int] = field(default_factory=list)  # tasks rebuilt from the policy archive
     archived: list[int] = field(default_factory=list)  # tasks added to it
     unarchived: list[int] = field(default_factory=list)  # published tasks without a work folder to archive
+    rebuilt: list[tuple[str, str]] = field(default_factory=list)  # (dataset id, its damage): published again
 
 
 def generate(
@@ -391,13 +397,19 @@ def generate(
         missing = False
         for q in qualities:
             ds_id = recipe.dataset_id(task, q)
-            fp = published_fingerprint(root, ds_id)
+            try:
+                fp = published_fingerprint(root, ds_id)
+            except OmrlError:  # an unreadable card: damaged, and rebuilt below
+                fp = recipe.fingerprint
             if fp is None:
                 missing = True
             elif fp != recipe.fingerprint:
                 raise OmrlError(
                     f"{ds_id} exists in {root} from a different recipe or seed; remove it or choose another --root"
                 )
+            elif why := _discard_if_damaged(root, ds_id):  # published, but not what its card says: rebuild it
+                result.rebuilt.append((ds_id, why))
+                missing = True
         if missing:
             todo.append(task)
         elif archive is not None and archived[task] is None:  # finished before the archive was asked for
@@ -420,6 +432,22 @@ def generate(
     result.skipped = len(tasks) - len(todo)
     result.wall_time_s = time.time() - t0
     return result
+
+
+def _discard_if_damaged(root: Path, dataset_id: str) -> str | None:
+    """Take a published dataset that fails its checksum out of the root (one rename, then delete), so that
+    it is published again; return its damage, or None when it is intact."""
+    from omrl_bench.datasets import storage
+
+    target = dataset_dir(root, dataset_id)
+    why = storage.damage(target / "data")
+    if why is not None:
+        aside = root / STAGING / f"damaged-{dataset_id.replace('/', '-')}"
+        shutil.rmtree(aside, ignore_errors=True)
+        aside.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(target, aside)
+        shutil.rmtree(aside)
+    return why
 
 
 def _archive(archive: Path, recipe: Recipe, task: int, files: dict[str, bytes], result: GenerationResult) -> None:

@@ -9,7 +9,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from omrl_bench.config import apply_overrides, from_dict, load_yaml, to_dict
+from omrl_bench.config import apply_overrides, check_ranges, check_seed, from_dict, load_yaml, to_dict
 from omrl_bench.datasets.qualities import ALL_QUALITIES, PROTOCOL, QUALITIES, QualityRules
 from omrl_bench.envs import get_suite
 from omrl_bench.errors import OmrlError
@@ -87,12 +87,18 @@ def preset_names(suite: str) -> list[str]:
 
 
 def load_recipe(suite: str, preset: str, seed: int = 0, overrides: list[str] | None = None) -> Recipe:
-    """Load a suite's preset, apply ``--set`` overrides and validate every key."""
+    """Load a suite's preset, apply ``--set`` overrides and validate every key (and the seed's range)."""
+    check_seed(seed)
     presets = load_yaml(recipe_path(suite))["presets"]
     if preset not in presets:
         raise OmrlError(f"unknown preset {preset!r} for {suite}; choose one of: {', '.join(presets)}")
     data = apply_overrides(presets[preset], overrides or [], GenerationConfig)
     config = from_dict(GenerationConfig, data, where=f"{suite}.{preset}")
+    check_ranges(config, f"{suite}.{preset}")
+    if min(config.n_tasks, config.sac.total_steps, config.sac.checkpoint_every, config.dataset_episodes) <= 0:
+        raise OmrlError(
+            f"{suite}.{preset}: n_tasks, sac.total_steps, sac.checkpoint_every and dataset_episodes must be > 0"
+        )
     if config.sac.total_steps % config.sac.checkpoint_every:
         raise OmrlError(f"{suite}.{preset}: sac.total_steps must be a multiple of sac.checkpoint_every")
     rules = config.qualities

@@ -190,6 +190,21 @@ def read_metadata(data_dir: Path) -> dict[str, Any]:
     return meta
 
 
+def damage(data_dir: Path) -> str | None:
+    """Why a published dataset cannot be trusted (an unreadable card, a missing data file, a data file
+    that does not match the sha256 its card records), or None when it is intact."""
+    try:
+        meta = read_metadata(data_dir)
+    except OmrlError as exc:
+        return str(exc)
+    main = data_dir / MAIN_FILE
+    if not main.exists():
+        return f"{main} is missing"
+    if sha256_file(main) != meta["omrl"].get("sha256"):
+        return f"{main} does not match the sha256 its card records (truncated or modified)"
+    return None
+
+
 def read_arrays(
     data_dir: Path,
     keys: Sequence[str] = ("observations", "actions", "rewards", "terminations", "truncations", "infos/sparse_reward"),
