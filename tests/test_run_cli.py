@@ -184,3 +184,17 @@ def test_every_registered_algorithm_runs_at_smoke_on_the_mujoco_suites(
             assert res.exit_code == 0, f"{name}:{variant}: {res.output}"
             final = json.loads(next(out.iterdir()).joinpath("final.json").read_text())
             assert np.isfinite(final["test"]["expert"]["mean_return"]), f"{name}:{variant}"
+
+
+def test_a_run_resolves_its_config_once_and_reads_the_presets_file_once(smoke_root: Path, tmp_path: Path) -> None:
+    from omrl_bench.core import train_config
+
+    train_config._presets_file.cache_clear()
+    train_config._checked_presets.cache_clear()
+    train_config._resolve.cache_clear()
+    args = ["run", "--algo", "focal", "--suite", "sparse-point-robot", "--preset", "smoke", "--root", str(smoke_root)]
+    res = _invoke(*args, "--out", str(tmp_path / "runs"), "--test-quality", "expert,random")
+    assert res.exit_code == 0, res.output
+    assert train_config._presets_file.cache_info().misses == 1  # the YAML file is parsed once
+    assert train_config._checked_presets.cache_info().misses == 1  # and checked once
+    assert train_config._resolve.cache_info().misses == 1  # one config, computed once, however often it is read

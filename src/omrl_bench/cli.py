@@ -255,9 +255,10 @@ def algorithms_command() -> None:
 def grids_command() -> None:
     """List the registered grids (what `omrl-bench reproduce NAME` runs): title, rows, suites, training data."""
     from omrl_bench.bench.grids import GRIDS
-    from omrl_bench.core.registry import label
+    from omrl_bench.core.registry import algorithms, label
 
-    for name, grid in GRIDS.items():
+    algorithms()  # plug-ins load with the algorithm registry, and may register grids of their own
+    for name, grid in list(GRIDS.items()):
         rows = ", ".join(dict.fromkeys(label(a, v) for a, v in grid.rows()))
         click.echo(f"{name:<20}{grid.title}")
         click.echo(
@@ -330,13 +331,14 @@ def run(
         name,
         precision,
     )
-    variant_name, _, config = run_config(spec)
+    resolved = run_config(spec)  # once: the directory, the warning and the run read it
+    variant_name, _, config = resolved
     run_dir = Path(out) / spec.run_name(variant_name)
     if resume and not (run_dir / "config.yaml").exists():
         raise OmrlError(f"--resume: no run to resume at {run_dir}; drop --resume to start it")
     _warn_bf16(device, {config["config"]["precision"]})
     try:
-        report = execute(spec, Path(out), root_dir, resume, progress=sys.stderr.isatty())
+        report = execute(spec, Path(out), root_dir, resume, progress=sys.stderr.isatty(), resolved=resolved)
     except KeyboardInterrupt:
         ctx = click.get_current_context()
         if (run_dir / "config.yaml").exists():  # training started: its last checkpoint (or step 0) resumes

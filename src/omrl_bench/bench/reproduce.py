@@ -124,7 +124,7 @@ def provenance(name: str, command: str, preset: str, seeds: int, planned: list[g
 
     grid = grids.get_grid(name)
     done = grids.finished(planned)
-    configs = [run_config(p.spec)[2] for p in planned]  # resolved once, for both lines below
+    configs = [p.config or run_config(p.spec)[2] for p in planned]  # as plan() resolved them
     run_wall = sum(json.loads((p.run_dir / "final.json").read_text())["train_wall_time_s"] for p in done)
     versions = package_versions()
     import matplotlib

@@ -215,11 +215,19 @@ def _final_report(algo: Any, data: RunData, spec: RunSpec, cfg: Any, config: dic
     return strict_json(report)
 
 
-def execute(spec: RunSpec, out: Path, root: Path | None, resume: bool, progress: bool = True) -> dict[str, Any]:
-    """Run one (algorithm, variant, suite, train quality, seed); return the final report."""
+def execute(
+    spec: RunSpec,
+    out: Path,
+    root: Path | None,
+    resume: bool,
+    progress: bool = True,
+    resolved: tuple[str, Any, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Run one (algorithm, variant, suite, train quality, seed); return the final report. ``resolved`` is
+    ``run_config(spec)`` where the caller has it already (the config is resolved once per run)."""
     from omrl_bench.core.trainer import run_training
 
-    variant, cfg, config = run_config(spec)
+    variant, cfg, config = resolved or run_config(spec)
     run_dir = out / spec.run_name(variant)
     if spec.device.startswith("cuda") and not torch.cuda.is_available():
         raise OmrlError("--device cuda requested but no CUDA device is available")

@@ -109,6 +109,12 @@ class AlgorithmSpec:
 
 _REGISTRY: dict[str, AlgorithmSpec] = {}
 _loaded = False
+_generation = [0]  # bumped on every change of the registry: resolved configs are cached per generation
+
+
+def registry_generation() -> int:
+    """A number that changes whenever an algorithm is registered or removed (a cache key)."""
+    return _generation[0]
 
 
 def register_algorithm(spec: AlgorithmSpec) -> AlgorithmSpec:
@@ -116,13 +122,16 @@ def register_algorithm(spec: AlgorithmSpec) -> AlgorithmSpec:
     old = _REGISTRY.get(spec.name)
     if old is not None and old.build is not spec.build:
         raise OmrlError(f"algorithm {spec.name!r} is registered twice")
+    if old is not spec:
+        _generation[0] += 1
     _REGISTRY[spec.name] = spec
     return spec
 
 
 def unregister_algorithm(name: str) -> None:
     """Remove ``name`` (tests that register a temporary algorithm)."""
-    _REGISTRY.pop(name, None)
+    if _REGISTRY.pop(name, None) is not None:
+        _generation[0] += 1
 
 
 def load_entry_point(ep: metadata.EntryPoint) -> None:

@@ -118,11 +118,28 @@ def project(data: dict[str, Any], cls: type) -> dict[str, Any]:
     return out
 
 
+@functools.cache
+def _presets_file() -> Any:
+    """The presets YAML, read once per process (it is part of the installed package)."""
+    return load_yaml(_presets_path())
+
+
 def _load_presets() -> dict[str, Any]:
+    """The presets and the suites' Table 7 settings, every key checked against the registered configs; computed
+    once per state of the registry. Callers must not modify what it returns."""
+    from omrl_bench.core.registry import algorithms, registry_generation
+
+    algorithms()  # the built-in algorithms are registered on first use
+    return _checked_presets(registry_generation())
+
+
+@functools.lru_cache(maxsize=4)
+def _checked_presets(generation: int) -> dict[str, Any]:
     from omrl_bench.core.registry import algorithms
     from omrl_bench.envs.suites import SUITES
 
-    data = {**load_yaml(_presets_path()), "suites": {name: plain(s.training) for name, s in SUITES.items()}}
+    del generation  # the cache key: the registry's state
+    data = {**_presets_file(), "suites": {name: plain(s.training) for name, s in SUITES.items()}}
     classes = [RunConfig, *(spec.config for spec in algorithms().values())]
     for suite, section in data["suites"].items():
         check_shared_keys(section, classes, f"suites.{suite}")
@@ -142,13 +159,13 @@ def _load_presets() -> dict[str, Any]:
 
 
 def preset_names() -> list[str]:
-    return list(load_yaml(_presets_path())["presets"])
+    return list(_presets_file()["presets"])
 
 
 def data_preset(preset: str) -> str:
     """The dataset recipe preset that training preset ``preset`` trains on: its ``datasets`` key, else its own
     name (``cpu-table7`` trains on the ``cpu`` datasets)."""
-    presets = load_yaml(_presets_path())["presets"]
+    presets = _presets_file()["presets"]
     if preset not in presets:
         raise OmrlError(f"unknown preset {preset!r}; choose one of: {', '.join(presets)}")
     return str(presets[preset].get("datasets", preset))
@@ -181,11 +198,22 @@ def variants(algo: str) -> list[str]:
 def resolve_config(
     algo: str, variant: str | None, suite: str, preset: str, overrides: list[str] | None = None
 ) -> tuple[str, Any]:
-    """The resolved (variant name, config) of one run; every key is checked."""
-    from omrl_bench.core.registry import check_variant, get_algorithm
+    """The resolved (variant name, config) of one run; every key is checked. Cached per state of the
+    registry: the config is frozen, and the same arguments always resolve to the same one."""
+    from omrl_bench.core.registry import check_variant, get_algorithm, registry_generation
 
+    variant = check_variant(get_algorithm(algo), variant)  # the default variant and its name: one cache entry
+    return _resolve(algo, variant, suite, preset, tuple(overrides or ()), registry_generation())
+
+
+@functools.lru_cache(maxsize=8192)
+def _resolve(
+    algo: str, variant: str, suite: str, preset: str, overrides: tuple[str, ...], generation: int
+) -> tuple[str, Any]:
+    from omrl_bench.core.registry import get_algorithm
+
+    del generation  # the cache key: the registry's state
     spec = get_algorithm(algo)
-    variant = check_variant(spec, variant)
     data = _load_presets()
     if suite not in data["suites"]:
         raise OmrlError(f"unknown suite {suite!r}; choose one of: {', '.join(data['suites'])}")
@@ -199,7 +227,7 @@ def resolve_config(
     merged = _merge(project(merged, spec.config), plain(spec.variants[variant]))
     full = _merge(to_dict(spec.config(steps=0, eval_every=1, checkpoint_every=1)), merged)
     try:
-        full = apply_overrides(full, overrides or [], spec.config)
+        full = apply_overrides(full, list(overrides), spec.config)
     except OmrlError as exc:
         raise OmrlError(f"{algo}: {exc}") from None
     cfg: Any = from_dict(spec.config, full, where=f"{algo}.{variant}")

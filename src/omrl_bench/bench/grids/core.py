@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +113,7 @@ def unregister_grid(name: str) -> None:
 
 def get_grid(name: str) -> Grid:
     """The registered grid ``name``, or a one-line error listing them."""
+    algorithms()  # plug-ins load with the algorithm registry, and may register grids of their own
     try:
         return GRIDS[name]
     except KeyError:
@@ -277,6 +278,7 @@ class Planned:
     run_dir: Path
     status: str  # "done", "partial" (a checkpoint to resume) or "new"
     precision: str  # the resolved fp32 | bf16 the run trains in
+    config: dict[str, Any] = field(default_factory=dict)  # the run's resolved config (what config.yaml holds)
 
 
 def _comparable(config: dict[str, Any]) -> Any:
@@ -321,7 +323,7 @@ def plan(cells: list[Cell], preset: str, device: str, out: Path) -> list[Planned
             status = "partial"
         else:
             status = "new"
-        planned.append(Planned(cell, spec, run_dir, status, config["config"]["precision"]))
+        planned.append(Planned(cell, spec, run_dir, status, config["config"]["precision"], config))
     if old_protocol:
         raise OmrlError(
             f"{len(old_protocol)} run(s) under {out} were trained on data protocol "
