@@ -324,7 +324,7 @@ def aggregates_section(table: pd.DataFrame, baseline: str = "FOCAL", reps: int =
         f"{baseline} on the same suite, averaged over the suites (`rliable.metrics.probability_of_improvement`)."
     )
     if runs < 4:
-        text += f" With {runs} runs in all the IQM trims none of them: it is their mean."
+        text += f" With {runs} runs in all, the IQM trims none of them: it is their mean."
     text += f" Performance profiles: the figure after the claims ({PROFILE})."
     return text + (f" Left out: {out}." if out else "")
 
