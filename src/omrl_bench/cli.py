@@ -1,4 +1,5 @@
-"""Command line: ``omrl-bench generate-data``, ``run``, ``reproduce`` and ``datasets list|verify``."""
+"""Command line: ``omrl-bench generate-data``, ``run``, ``reproduce``, ``grids``, ``algorithms`` and
+``datasets list|show|plot|reference-scores|verify``."""
 
 from __future__ import annotations
 
@@ -530,6 +531,26 @@ def datasets_plot(suite: str, preset: str, out: str, root: str | None) -> None:
         sac_curves(suite, preset, _root(root), out_dir / f"{suite}-{preset}-sac-curves.png"),
     ):
         click.echo(f"wrote {path}")
+
+
+@datasets.command("reference-scores")
+@click.option("--suite", required=True)
+@click.option("--preset", default="cpu", show_default=True)
+@click.option("--root", default=None, help="Minari dataset root (default: $MINARI_DATASETS_PATH)")
+@click.option("--archive", default=None, help="policy archive for the test tasks whose datasets are not under the root")
+@click.option("--out", default=None, help="the reference-scores file to update (default: the one in the package)")
+@_one_line_errors
+def datasets_reference_scores(suite: str, preset: str, root: str | None, archive: str | None, out: str | None) -> None:
+    """Write a suite's reference scores (normalised 0 and 1 of tables across suites) from its test tasks' cards."""
+    from omrl_bench.datasets import reference
+
+    scores = reference.compute(suite, preset, _root(root), Path(archive) if archive else None)
+    path = reference.save(scores, Path(out) if out else reference.REFERENCE_FILE)
+    click.echo(
+        f"{suite} [{preset}]: untrained {scores.untrained:.3f}, expert {scores.expert:.3f} "
+        f"({scores.reported_return.replace('_', ' ')}, mean over {len(scores.test_tasks)} test tasks, from "
+        f"{scores.source}); wrote {path}"
+    )
 
 
 @datasets.command("verify")

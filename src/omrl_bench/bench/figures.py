@@ -4,7 +4,8 @@
 - t-SNE of the test-task embeddings, one point per context draw, coloured by task (Figure 5);
 - batch attention weight and reward along one context (Figure 7);
 - visited states of each dataset quality on Sparse-Point-Robot (Figure 6);
-- each dataset quality's episode returns (``omrl-bench datasets plot``).
+- each dataset quality's episode returns (``omrl-bench datasets plot``);
+- performance profiles of normalised returns across suites (the methods grid; rliable).
 """
 
 from __future__ import annotations
@@ -320,4 +321,36 @@ def budget_curves(by_step: dict[int, pd.DataFrame], path: Path) -> Path:
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _pos: f"{x / 1000:g}k"))
     axes[0, 0].set_ylabel("mean test return over seeds")
     axes[0, -1].legend(fontsize=7, loc="lower right")
+    return _save(fig, path)
+
+
+def performance_profiles(scores: dict[str, dict[str, np.ndarray]], path: Path, reps: int = 2000) -> Path:
+    """One panel per test context: rliable's performance profiles of each algorithm's normalised returns
+    (runs x suites), drawn with ``rliable.plot_utils``; tau runs from 0 (or the lowest score) to 1.2 (or the
+    highest), with dotted lines at the untrained (0) and expert (1) levels."""
+    from omrl_bench.bench import aggregates
+
+    aggregates.rliable()  # the one-line error where rliable is missing
+    from rliable import plot_utils
+
+    values = np.concatenate([m.ravel() for by_algo in scores.values() for m in by_algo.values()])
+    lo, hi = min(0.0, np.floor(values.min() * 10) / 10), max(1.2, np.ceil(values.max() * 10) / 10)
+    taus = np.linspace(lo, hi, 121)
+    fig, axes = plt.subplots(1, len(scores), figsize=(6 * len(scores), 4), squeeze=False)
+    for ax, (context, by_algo) in zip(axes[0], scores.items(), strict=True):
+        profile, bands = aggregates.profiles(by_algo, taus, reps)
+        plot_utils.plot_performance_profiles(
+            profile,
+            taus,
+            performance_profile_cis=bands,
+            ax=ax,
+            xlabel="normalised return (tau)",
+            ylabel="fraction of runs above tau",
+            labelsize="medium",
+            ticklabelsize="medium",
+        )
+        for level in (0.0, 1.0):
+            ax.axvline(level, color="grey", linestyle=":", linewidth=1)
+        ax.set_title(f"{context} context", fontsize=10)
+    axes[0, -1].legend(fontsize=8, loc="upper right")
     return _save(fig, path)

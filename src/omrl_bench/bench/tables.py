@@ -71,9 +71,6 @@ def probability_of_improvement(x: np.ndarray, y: np.ndarray) -> float:
     return float(((diff > 0) + 0.5 * (diff == 0)).mean())
 
 
-# each method's claim against FOCAL with OOD context, from its own paper (REFERENCE section 5b)
-
-
 def collect(planned: list[Planned]) -> pd.DataFrame:
     """One row per finished run and test-context quality."""
     from omrl_bench.core.trainer import migrate_config
@@ -82,7 +79,9 @@ def collect(planned: list[Planned]) -> pd.DataFrame:
     for p in finished(planned):
         report = json.loads((p.run_dir / "final.json").read_text())
         emb = report["embeddings"]["test"]
-        precision = migrate_config(report["config"])["config"]["precision"]
+        config = migrate_config(report["config"])
+        precision = config["config"]["precision"]
+        datasets = report.get("provenance", {}).get("datasets", {})
         for q, res in report["test"].items():
             rows.append(
                 {
@@ -94,6 +93,8 @@ def collect(planned: list[Planned]) -> pd.DataFrame:
                     "update": "hard" if p.cell.hard_update else "soft",
                     "setting": p.cell.setting,
                     "precision": precision,
+                    "data": config.get("data_preset", ""),  # the datasets' preset and recipe ("": not recorded)
+                    "recipe": datasets.get("train", {}).get("recipe_fingerprint") or "",
                     "seed": p.cell.seed,
                     "return": res["mean_return"],
                     "rms": emb["rms"],
@@ -105,7 +106,7 @@ def collect(planned: list[Planned]) -> pd.DataFrame:
                 }
             )
     columns = [
-        *("label", "variant", "suite", "train", "test", "update", "setting", "precision", "seed"),
+        *("label", "variant", "suite", "train", "test", "update", "setting", "precision", "data", "recipe", "seed"),
         *("return", "rms", "esr", "wall_s", "machine", "run"),
     ]
     return pd.DataFrame(rows, columns=columns)

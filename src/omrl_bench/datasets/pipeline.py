@@ -111,7 +111,7 @@ class TaskOutput:
     archive: dict[str, bytes] | None  # the task's policy-archive files, when asked for
 
 
-def _reported_key(suite: Any) -> str:
+def reported_key(suite: Any) -> str:
     """The score-curve key of the suite's reported return."""
     return "sparse_return" if suite.reported_reward == "sparse_reward" else "dense_return"
 
@@ -129,7 +129,7 @@ def archive_files(recipe: Recipe, task: int, work: Path) -> dict[str, bytes] | N
         return None
     curve = json.loads(scores_path.read_text())["checkpoints"]
     cfg = recipe.config
-    reported = _reported_key(get_suite(recipe.suite))
+    reported = reported_key(get_suite(recipe.suite))
     choices = rules.select(curve, reported, cfg.qualities, cfg.dataset_episodes, ALL_QUALITIES)
     steps = sorted({s for c in choices.values() for s in c.steps})
     actors = {s: policy_archive.actor_only((work / "sac" / checkpoint_name(s)).read_bytes()) for s in steps}
@@ -228,7 +228,7 @@ def generate_task(
                 }
             )
         _atomic_write_json(scores_path, {"checkpoints": curve})
-    reported = _reported_key(suite)
+    reported = reported_key(suite)
     lo, hi = curve[0][reported], curve[-1][reported]  # the returns that define normalised 0 and 1
     # Minari's reference scores are the dense returns of step 0 and the final checkpoint; where the curve
     # fell they are written in order (swapped), never inverted, and the card says which curves did not rise

@@ -1,28 +1,46 @@
 """The methods grid (not in the paper): FOCAL, FOCAL++, the paper's baselines and the methods that followed
-(CSRO, UNICORN, CORRO) trained on the same mixed data and tested with IID (mixed) and OOD context."""
+(CSRO, UNICORN, CORRO) trained on the same mixed data of every suite and tested with IID (mixed) and OOD
+context. Each method's claim is judged per suite and per family of suites; the aggregates across suites
+(rliable: interquartile mean, probability of improvement, performance profiles) are on returns normalised
+by each suite's reference scores (``datasets/reference.py``)."""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from omrl_bench.bench.grids.core import COLLAPSED_RMS, POINT_ROBOTS, Grid, Row, register_grid
+from omrl_bench.bench import aggregates
+from omrl_bench.bench.grids.core import COLLAPSED_RMS, Grid, Planned, Row, register_grid
 from omrl_bench.bench.tables import (
+    fmt_ci,
     fmt_mean_std,
     fmt_num,
     fmt_ours,
     label_of,
+    markdown_table,
     probability_of_improvement,
     select_rows,
     summary,
 )
+from omrl_bench.datasets import reference
+from omrl_bench.envs.suites import SUITES
 
 FOCAL: Row = ("focal", "focal")
 
 OOD = ("expert", "medium", "random")  # the methods table's out-of-distribution contexts (training data: mixed)
+CONTEXTS = {"iid": "IID (mixed)", "ood": "OOD"}  # the per-seed columns normalised for the aggregates
+PROFILE = "methods-performance-profile.png"
+
+
+def families() -> dict[str, tuple[str, ...]]:
+    """The families each claim is judged on: the FOCAL++ paper's four suites (those it publishes returns for)
+    and the dynamics-varying ones beyond the paper (Hopper-Param, Walker-Param: REFERENCE section 1b)."""
+    paper = tuple(name for name, suite in SUITES.items() if suite.published.get("returns"))
+    return {"the paper's suites": paper, "the dynamics-varying suites": tuple(s for s in SUITES if s not in paper)}
 
 
 def _ranks(means: list[float], lows: list[float], highs: list[float]) -> list[str]:
@@ -48,41 +66,45 @@ METHOD_CLAIMS = {
 }
 
 
+def _suite_cell(table: pd.DataFrame, suite: str, label: str) -> tuple[str, bool | None]:
+    """One suite's cell of a claim line and whether the method is at least FOCAL there with OOD context (its
+    OOD interval not wholly below FOCAL's: the rank rule); None while either has fewer than 2 finished seeds."""
+    t = table[table["suite"] == suite].set_index("algorithm")
+    keys = ["ood_mean", "ood_ci_low", "ood_ci_high"]
+    if "FOCAL" not in t.index or label not in t.index or t.loc[[label, "FOCAL"], keys].isna().any(axis=None):
+        return f"{suite} pending", None
+    x, f = t.loc[label], t.loc["FOCAL"]
+    below = bool(x["ood_ci_high"] < f["ood_ci_low"])
+    above = bool(x["ood_ci_low"] > f["ood_ci_high"])
+    where = "below FOCAL" if below else ("above FOCAL" if above else "tied with FOCAL")
+    cell = f"{suite} {x['ood_mean']:.2f} against {f['ood_mean']:.2f} ({where}, P(improvement) {x['ood_p_improve']:.2f})"
+    return cell, not below
+
+
+def _verdict(verdicts: list[bool | None]) -> str:
+    """Does not hold once one suite of the family is below FOCAL (more runs on other suites cannot change
+    that); holds when none is below and none is pending."""
+    if False in verdicts:
+        return "does not hold"
+    return "undecided (runs pending)" if None in verdicts else "holds"
+
+
 def methods_claims(table: pd.DataFrame) -> list[str]:
-    """One line per new method: whether it is at least FOCAL with OOD context on every point robot, where
-    "at least" means its OOD interval is not wholly below FOCAL's (the rank rule)."""
+    """One line per new method and family of suites: whether it is at least FOCAL with OOD context on every
+    suite of the family, with each suite's cell."""
     lines = []
-    point_robots = [s for s in ("sparse-point-robot", "point-robot-wind") if s in set(table["suite"])]
+    present = set(table["suite"])
     for prefix, claim in METHOD_CLAIMS.items():
         for label in [a for a in dict.fromkeys(table["algorithm"]) if a.startswith(prefix)]:
-            cells: list[str] = []
-            verdicts: list[bool | None] = []
-            for suite in point_robots:
-                t = table[table["suite"] == suite].set_index("algorithm")
-                if (
-                    "FOCAL" not in t.index
-                    or math.isnan(t.loc[label, "ood_mean"])
-                    or math.isnan(t.loc["FOCAL", "ood_mean"])
-                ):
-                    cells.append(f"{suite} pending")
-                    verdicts.append(None)
-                    continue
-                x, f = t.loc[label], t.loc["FOCAL"]
-                below = x["ood_ci_high"] < f["ood_ci_low"]
-                above = x["ood_ci_low"] > f["ood_ci_high"]
-                where = "below FOCAL" if below else ("above FOCAL" if above else "tied with FOCAL")
-                cells.append(
-                    f"{suite} {x['ood_mean']:.2f} against {f['ood_mean']:.2f} ({where}, P(improvement) "
-                    f"{x['ood_p_improve']:.2f})"
-                )
-                verdicts.append(not below)
-            verdict = "holds" if all(verdicts) else "does not hold"
-            if None in verdicts:
-                verdict = "undecided (runs pending)"
-            lines.append(
-                f"- {label} at least FOCAL with OOD context on the point robots, the claim of {claim}: "
-                f"**{verdict}**; " + "; ".join(cells) + "."
-            )
+            for family, suites in families().items():
+                cells = [_suite_cell(table, s, label) for s in suites if s in present]
+                if cells:
+                    verdict = _verdict([v for _, v in cells])
+                    lines.append(
+                        f"- {label} at least FOCAL with OOD context on {family}, the claim of {claim}: **{verdict}**; "
+                        + "; ".join(c for c, _ in cells)
+                        + "."
+                    )
     return lines
 
 
@@ -102,35 +124,84 @@ def published_methods_lines() -> list[str]:
     return lines
 
 
+def suite_reference(
+    df: pd.DataFrame, suite: str, references: dict[str, reference.ReferenceScores]
+) -> reference.ReferenceScores | str | None:
+    """The reference scores of the datasets ``suite``'s runs trained and were tested on, a one-line message
+    saying why there are none, or None without runs. Records that do not name their recipe are taken to be of
+    today's (their configs match today's presets: ``plan`` checks it)."""
+    sel = df[df["suite"] == suite]
+    if not len(sel):
+        return None
+    if "data" not in sel or not all(sel["data"]):
+        return f"{suite}: the run records do not name their datasets' preset"
+    presets = sorted(set(sel["data"]))
+    if len(presets) > 1:
+        return f"{suite}: the runs used datasets of several presets ({', '.join(presets)})"
+    recorded = sorted({r for r in sel.get("recipe", pd.Series(dtype=str)) if r})
+    if len(recorded) > 1:
+        return f"{suite}: the runs used datasets of several recipes ({', '.join(recorded)})"
+    if not recorded:
+        from omrl_bench.datasets.recipe import load_recipe
+
+        recorded = [load_recipe(suite, presets[0]).fingerprint]
+    return reference.find(references, suite, presets[0], recorded[0])
+
+
+def _normalised(ref: reference.ReferenceScores | str | None, runs: dict[str, pd.Series]) -> dict[str, Any]:
+    """The reference scores (or why there are none) and each context's per-seed returns normalised by them
+    (``<context>_norm_s<seed>``), with their mean."""
+    found = ref if isinstance(ref, reference.ReferenceScores) else None
+    out: dict[str, Any] = {
+        "ref_untrained": found.untrained if found else math.nan,
+        "ref_expert": found.expert if found else math.nan,
+        "ref_missing": "" if found else (ref or "runs pending"),
+    }
+    for ctx, values in runs.items():
+        norm = {int(seed): found.normalise(float(v)) for seed, v in values.dropna().items()} if found else {}
+        out[f"{ctx}_norm_mean"] = float(np.mean(list(norm.values()))) if norm else math.nan
+        out |= {f"{ctx}_norm_s{seed}": v for seed, v in sorted(norm.items())}
+    return out
+
+
+def _method_row(sel: pd.DataFrame, suite: str, label: str, ref: Any) -> dict[str, Any]:
+    """One row: IID (mixed context) and OOD (the mean of the other contexts, per seed) statistics."""
+    by_test = sel.pivot_table(index="seed", columns="test", values="return") if len(sel) else pd.DataFrame()
+    row: dict[str, Any] = {"suite": suite, "algorithm": label}
+    iid = by_test["mixed"] if "mixed" in by_test else pd.Series(dtype=float)
+    row |= {f"iid_{k}": v for k, v in summary(iid).items()}
+    row["collapsed"] = int((sel.groupby("seed")["rms"].first() < COLLAPSED_RMS).sum()) if len(sel) else 0
+    ood = by_test[list(OOD)].mean(axis=1) if set(OOD) <= set(by_test.columns) else pd.Series(dtype=float)
+    row |= {f"ood_{k}": v for k, v in summary(ood).items()}
+    row["_ood_runs"] = ood.dropna().to_numpy(dtype=float)
+    for q in OOD:
+        row |= {f"{q}_{k}": v for k, v in summary(by_test[q] if q in by_test else pd.Series(dtype=float)).items()}
+    return row | _normalised(ref, {"iid": iid, "ood": ood})
+
+
 def methods_table(
-    df: pd.DataFrame, suites: tuple[str, ...], algos: tuple[Row, ...], baseline: Row = FOCAL
+    df: pd.DataFrame,
+    suites: tuple[str, ...],
+    algos: tuple[Row, ...],
+    baseline: Row = FOCAL,
+    references: dict[str, reference.ReferenceScores] | None = None,
 ) -> pd.DataFrame:
     """Trained on mixed data; IID = mixed context, OOD = expert, medium and random contexts (and their mean
-    per seed), each with a bootstrap interval and a rank per suite and column (ties where intervals overlap)."""
+    per seed), each with a bootstrap interval and a rank per suite and column (ties where intervals overlap),
+    and normalised by the suite's reference scores (the committed ones unless ``references`` is given)."""
+    references = reference.load() if references is None else references
     rows = []
     for suite in suites:
-        block = []
-        for algo, variant in algos:
-            label = label_of(algo, variant)
-            sel = select_rows(df, suite=suite, label=label, train="mixed", update="soft")
-            by_test = sel.pivot_table(index="seed", columns="test", values="return") if len(sel) else pd.DataFrame()
-            row: dict[str, Any] = {"suite": suite, "algorithm": label}
-            iid = by_test["mixed"] if "mixed" in by_test else pd.Series(dtype=float)
-            row |= {f"iid_{k}": v for k, v in summary(iid).items()}
-            row["collapsed"] = int((sel.groupby("seed")["rms"].first() < COLLAPSED_RMS).sum()) if len(sel) else 0
-            ood = by_test[list(OOD)].mean(axis=1) if set(OOD) <= set(by_test.columns) else pd.Series(dtype=float)
-            row |= {f"ood_{k}": v for k, v in summary(ood).items()}
-            row["_ood_runs"] = ood.dropna().to_numpy(dtype=float)
-            for q in OOD:
-                row |= {
-                    f"{q}_{k}": v for k, v in summary(by_test[q] if q in by_test else pd.Series(dtype=float)).items()
-                }
-            block.append(row)
+        ref = suite_reference(df, suite, references)
+        block = [
+            _method_row(
+                select_rows(df, suite=suite, label=label_of(*r), train="mixed", update="soft"), suite, label_of(*r), ref
+            )
+            for r in algos
+        ]
         base = [r["_ood_runs"] for r in block if r["algorithm"] == label_of(*baseline)]
         for r in block:  # against the baseline row (FOCAL), per suite, on the per-seed OOD means
-            r["ood_p_improve"] = probability_of_improvement(r["_ood_runs"], base[0] if base else np.array([]))
-        for r in block:
-            del r["_ood_runs"]
+            r["ood_p_improve"] = probability_of_improvement(r.pop("_ood_runs"), base[0] if base else np.array([]))
         for col in ("iid", "ood", *OOD):
             ranks = _ranks(*([r[f"{col}_{k}"] for r in block] for k in ("mean", "ci_low", "ci_high")))
             for r, rank in zip(block, ranks, strict=True):
@@ -173,25 +244,113 @@ def methods_columns(records: list[dict[str, Any]], seeds: int, baseline: str) ->
     return header, body
 
 
-def improvement_paragraph(table: pd.DataFrame, baseline: str = "FOCAL") -> str:
-    """P(improvement) over the baseline with OOD context, averaged over the suites."""
+def _runs(x: pd.Series, ctx: str) -> np.ndarray:
+    """A row's finished runs of context ``ctx``, normalised, in seed order."""
+    prefix = f"{ctx}_norm_s"
+    keys = sorted((k for k in x.index if k.startswith(prefix)), key=lambda k: int(k[len(prefix) :]))
+    values = x[keys].to_numpy(dtype=float)
+    return values[np.isfinite(values)]
+
+
+def score_matrices(table: pd.DataFrame) -> tuple[list[str], dict[str, str], dict[str, dict[str, np.ndarray]]]:
+    """The suites the aggregates are over (reference scores known, every row with all its runs: as many as
+    the most complete row of the table), why each other suite is left out, and per context each algorithm's
+    normalised scores, runs x suites (rliable's layout)."""
     if not len(table):
+        return [], {}, {}
+    full = int(table["iid_seeds"].max())
+    included: list[str] = []
+    left_out: dict[str, str] = {}
+    for suite in dict.fromkeys(table["suite"]):
+        block = table[table["suite"] == suite]
+        finished = int(block["iid_seeds"].sum())
+        if finished < full * len(block):
+            left_out[suite] = f"runs pending ({finished} of {full * len(block)} finished)"
+        elif block["ref_missing"].iloc[0]:
+            left_out[suite] = str(block["ref_missing"].iloc[0])
+        elif all(_runs(x, c).size == full for _, x in block.iterrows() for c in CONTEXTS):
+            included.append(suite)
+        else:
+            left_out[suite] = "a run has no return with some context"
+    scores: dict[str, dict[str, np.ndarray]] = {c: {} for c in CONTEXTS}
+    for algo in dict.fromkeys(table["algorithm"]) if included else ():
+        rows = [table[(table["suite"] == s) & (table["algorithm"] == algo)].iloc[0] for s in included]
+        for c in CONTEXTS:
+            scores[c][algo] = np.column_stack([_runs(x, c) for x in rows])
+    return included, left_out, scores
+
+
+def _reference_line(table: pd.DataFrame, suites: list[str]) -> str:
+    refs = table.drop_duplicates("suite").set_index("suite")
+    return "; ".join(f"{s} {refs.loc[s, 'ref_untrained']:.2f} / {refs.loc[s, 'ref_expert']:.2f}" for s in suites)
+
+
+def _aggregate_rows(scores: dict[str, dict[str, np.ndarray]], baseline: str, reps: int) -> list[list[str]]:
+    iqm = {c: aggregates.iqm(scores[c], reps) for c in CONTEXTS}
+    better = {c: aggregates.improvement(scores[c], baseline, reps) if baseline in scores[c] else {} for c in CONTEXTS}
+    rows = []
+    for algo in scores["ood"]:
+        cells = [algo]
+        for c in CONTEXTS:
+            point, lo, hi = iqm[c][algo]
+            cells += [fmt_num(point), fmt_ci(lo, hi)]
+        for c in CONTEXTS:
+            p = better[c].get(algo)
+            cells += [fmt_num(p[0]), fmt_ci(p[1], p[2])] if p else ["-", "-"]
+        rows.append(cells)
+    return rows
+
+
+def aggregates_section(table: pd.DataFrame, baseline: str = "FOCAL", reps: int = aggregates.REPS) -> str:
+    """The aggregates across suites (rliable), on the suites where every row has finished and the reference
+    scores are known; the others are named with the reason they are left out."""
+    included, left_out, scores = score_matrices(table)
+    text = "\n\n**Across suites**"
+    out = "; ".join(f"{s}: {why}" for s, why in left_out.items())
+    if not included:
+        return f"{text}: pending; no suite has every row finished with reference scores known ({out})." if out else ""
+    seeds, suites = next(iter(scores["ood"].values())).shape
+    runs = seeds * suites
+    header = ["algorithm", "IQM IID", "95% CI", "IQM OOD", "95% CI", f"P(IID > {baseline})", "95% CI"]
+    header += [f"P(OOD > {baseline})", "95% CI"]
+    text += (
+        f" ({', '.join(included)}; {seeds} seeds on each), returns normalised per suite: 0 = the untrained policy "
+        "(SAC step 0), 1 = the expert data's policy (the final SAC checkpoint), on the suite's reported return, "
+        f"means over its test tasks (untrained / expert: {_reference_line(table, included)}). Computed with rliable "
+        f"{aggregates.version()}, {reps} stratified bootstrap resamples (runs resampled within each suite):\n\n"
+        + markdown_table(header, _aggregate_rows(scores, baseline, reps))
+        + "\n\nIQM: the interquartile mean of every run's normalised return over the suites (the mean of the middle "
+        f"half; `rliable.metrics.aggregate_iqm`). P(X > {baseline}): the probability that a run of X beats a run of "
+        f"{baseline} on the same suite, averaged over the suites (`rliable.metrics.probability_of_improvement`)."
+    )
+    if runs < 4:
+        text += f" With {runs} runs in all, the IQM trims none of them: it is their mean."
+    text += f" Performance profiles: the figure after the claims ({PROFILE})."
+    return text + (f" Left out: {out}." if out else "")
+
+
+def profile_section(table: pd.DataFrame, report: Path, reps: int = aggregates.REPS) -> str:
+    """The performance profiles of the normalised returns (IID and OOD), as a figure under ``report``."""
+    from omrl_bench.bench import figures
+
+    included, _, scores = score_matrices(table)
+    if not included:
         return ""
-    mean_p = table.groupby("algorithm", sort=False)["ood_p_improve"].agg(["mean", "count"])
-    text = f"\n\nProbability of improvement over {baseline} with OOD context, averaged over the suites where "
-    text += "both have finished runs (rliable's definition: P(a run of the method beats a run of the "
-    text += "baseline), ties half): "
-    text += "; ".join(
-        f"{a} {fmt_num(p['mean'])} ({int(p['count'])} suite{'s' if p['count'] != 1 else ''})"
-        for a, p in mean_p.iterrows()
-        if a != baseline
+    path = figures.performance_profiles({CONTEXTS[c]: scores[c] for c in CONTEXTS}, report / "figures" / PROFILE, reps)
+    return (
+        f"Performance profiles over {', '.join(included)} (rliable's score distributions: the fraction of a row's "
+        "runs, over those suites, whose normalised return exceeds tau, with a 95% stratified-bootstrap band):\n\n"
+        f"![performance profiles](figures/{path.name})"
     )
-    return text + (
-        ". The interquartile mean across suites is not given: with 3 seeds on each suite it would be the mean "
-        "of the middle half of a handful of runs pooled over suites whose returns are on different scales "
-        "(sparse and dense), which needs a normalisation the table does not otherwise make, and it would not "
-        "say more than the per-suite ranks and P(improvement)."
-    )
+
+
+def profile_extra(planned: list[Planned], report: Path) -> str:
+    """The figure after the claims, from the grid's finished runs (``Grid.extra``)."""
+    from omrl_bench.bench import tables
+
+    rows = tuple(dict.fromkeys((p.cell.algo, p.cell.variant) for p in planned))
+    suites = tuple(dict.fromkeys(p.cell.suite for p in planned))
+    return profile_section(methods_table(tables.collect(planned), suites, rows), report)
 
 
 METHODS = register_grid(
@@ -199,14 +358,16 @@ METHODS = register_grid(
         "methods",
         "Context-based offline meta-RL methods on the same data: trained on mixed data, IID and OOD context",
         methods_rows,
-        POINT_ROBOTS,
+        tuple(SUITES),
         methods_table,
         methods_columns,
         ("mixed",),
         claims=methods_claims,
-        claims_heading="Claims of the methods' papers, on the point robots:",
-        after_table=improvement_paragraph,
+        claims_heading="Claims of the methods' papers, per family of suites (at least FOCAL on a suite: the OOD "
+        "interval not wholly below FOCAL's):",
+        after_table=aggregates_section,
         after_claims=lambda table: "\n\n" + "\n".join(published_methods_lines()) if len(table) else "",
+        extra=profile_extra,
         note="Every method trained on mixed data (the checkpoints of the per-task SAC runs from step 0 to the "
         "final one, every `mixed_every` SAC steps) and tested on the "
         "held-out tasks with context of every quality: IID = mixed, OOD = expert, medium and random (the OOD mean is "
@@ -215,7 +376,11 @@ METHODS = register_grid(
         "finished runs: provisional while a row is pending. Per-quality OOD columns show mean (std) and rank; their "
         "intervals are in the CSV. Collapsed: seeds whose held-out tasks' mean embeddings have an RMS spread below "
         f"{COLLAPSED_RMS:g} (one embedding for every task, so the policy cannot tell the tasks apart; a threshold far "
-        "below the spread of every other committed run, RMS 0.18 to 1.39). Published numbers "
+        "below the spread of every other committed run, RMS 0.18 to 1.39). Families of suites: "
+        + "; ".join(f"{name}: {', '.join(suites)}" for name, suites in families().items())
+        + ". Across suites, returns are normalised by each suite's reference scores "
+        "(`src/omrl_bench/datasets/reference-scores.json`, written by `omrl-bench datasets reference-scores`; "
+        "docs/protocol.md section 5); the per-seed normalised returns are in the CSV. Published numbers "
         "(UNICORN's Table 2: HalfCheetah-Vel and Ant-Dir, mixed data, "
         "6 seeds) are on other tasks and reward scales than any suite here: they are cited below the table as not "
         "comparable, for their orderings.",
