@@ -6,6 +6,7 @@ error naming the allowed keys, never silently ignored.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import re
@@ -148,7 +149,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str], schema: type | N
     Keys are checked against the dataclass ``schema`` when given (so a key the preset leaves at its
     default can still be set), else against the keys already in ``data``.
     """
-    out = yaml.safe_load(yaml.safe_dump(data))
+    out = copy.deepcopy(data)
     for item in overrides:
         if "=" not in item:
             raise OmrlError(f"--set expects key=value, got {item!r}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -37,6 +38,12 @@ def _flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+@functools.lru_cache(maxsize=8192)
+def _flat_config(cfg: Any) -> dict[str, Any]:
+    """A (frozen, cached) config as flat ``a.b`` keys; callers only read it."""
+    return _flat(to_dict(cfg))
+
+
 @dataclass(frozen=True)
 class RunSpec:
     algo: str
@@ -66,8 +73,8 @@ class RunSpec:
         if self.tag and not NAME.fullmatch(self.tag):
             raise OmrlError(f"--name {self.tag!r}: use letters, digits, '.', '_' and '-' only")
         name = f"{self.algo}-{variant}-{self.suite}-{self.train_quality}-s{self.seed}"
-        preset = _flat(to_dict(resolve_config(self.algo, variant, self.suite, self.preset, [*self.tag_overrides])[1]))
-        ours = _flat(to_dict(resolve_config(self.algo, variant, self.suite, self.preset, self.all_overrides())[1]))
+        preset = _flat_config(resolve_config(self.algo, variant, self.suite, self.preset, [*self.tag_overrides])[1])
+        ours = _flat_config(resolve_config(self.algo, variant, self.suite, self.preset, self.all_overrides())[1])
         changed = sorted(f"{k}={ours[k]!r}" for k in ours if k != "precision" and ours[k] != preset[k])
         if self.tag:
             name = f"{name}-{self.tag}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -82,14 +83,20 @@ def recipe_path(suite: str) -> Path:
     return Path(str(resources.files("omrl_bench.datasets") / "recipes" / f"{suite}.yaml"))
 
 
+@functools.cache
+def _recipe_file(suite: str) -> Any:
+    """A suite's recipe YAML, read once per process (it is part of the installed package); never modified."""
+    return load_yaml(recipe_path(suite))
+
+
 def preset_names(suite: str) -> list[str]:
-    return sorted(load_yaml(recipe_path(suite))["presets"])
+    return sorted(_recipe_file(suite)["presets"])
 
 
 def load_recipe(suite: str, preset: str, seed: int = 0, overrides: list[str] | None = None) -> Recipe:
     """Load a suite's preset, apply ``--set`` overrides and validate every key (and the seed's range)."""
     check_seed(seed)
-    presets = load_yaml(recipe_path(suite))["presets"]
+    presets = _recipe_file(suite)["presets"]
     if preset not in presets:
         raise OmrlError(f"unknown preset {preset!r} for {suite}; choose one of: {', '.join(presets)}")
     data = apply_overrides(presets[preset], overrides or [], GenerationConfig)
