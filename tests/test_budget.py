@@ -94,6 +94,13 @@ def test_the_budget_section_recomputes_every_cell_and_claim_at_each_8k_steps(tmp
     assert (tmp_path / "report" / "figures" / "budget.png").exists()
 
 
+def test_the_budget_steps_end_at_the_budget() -> None:
+    from omrl_bench.bench.budget import budget_steps
+
+    assert budget_steps([28000, 30000]) == [8000, 16000, 24000, 28000]
+    assert budget_steps([24000]) == [8000, 16000, 24000] and budget_steps([6000]) == []
+
+
 def test_no_budget_section_for_runs_of_one_budget_step(tmp_path: Path) -> None:
     from omrl_bench.bench.grids.distribution_shift import budget_section
 

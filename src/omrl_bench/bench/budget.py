@@ -73,9 +73,10 @@ BUDGET_EVERY = 8000  # the steps at which a grid's tables are recomputed from it
 
 
 def budget_steps(final_steps: list[int], every: int = BUDGET_EVERY) -> list[int]:
-    """``every``, ``2 every``, ... up to the shortest finished run's steps (the budget)."""
+    """``every``, ``2 every``, ... up to the shortest finished run's steps, and those steps (the budget)."""
     last = min(final_steps, default=0)
-    return list(range(every, last + 1, every))
+    steps = list(range(every, last + 1, every))
+    return steps + [last] if steps and steps[-1] != last else steps
 
 
 def progress_frame(collected: pd.DataFrame, run_dirs: dict[str, Path], step: int) -> pd.DataFrame:
