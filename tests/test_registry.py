@@ -226,3 +226,23 @@ def test_review_findings_stay_fixed(tmp_path: Path) -> None:
         registry.AlgorithmSpec("x", "X", dict, lambda *a: None, "")  # type: ignore[arg-type, misc, return-value]
     with pytest.raises(OmrlError, match="must exceed mbml.teacher_steps"):
         resolve_config("mbml", None, "sparse-point-robot", "cpu", ["steps=2000"])
+
+
+def test_the_built_in_algorithms_are_an_explicit_list_in_table_order() -> None:
+    """Every built-in module in ``BUILT_IN`` registers one algorithm, in that order (no folder is scanned)."""
+    from omrl_bench.core.registry import BUILT_IN, algorithms
+
+    built_in = [name for name, spec in algorithms().items() if spec.build.__module__ in BUILT_IN]
+    assert built_in == ["focal", "focalpp", "cbcq", "corro", "csro", "mbml", "unicorn"]
+    assert [algorithms()[n].build.__module__ for n in built_in] == list(BUILT_IN)
+
+
+def test_the_registry_and_the_config_resolution_import_without_a_cycle() -> None:
+    """core/registry.py builds on core/config_schema.py, never on core/train_config.py."""
+    import ast
+
+    from omrl_bench.core import registry
+
+    tree = ast.parse(Path(registry.__file__).read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert "omrl_bench.core.train_config" not in imported and "omrl_bench.core.config_schema" in imported

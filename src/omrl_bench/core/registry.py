@@ -3,7 +3,7 @@
 An algorithm is one module that ends with ``register_algorithm(AlgorithmSpec(...))``: its name and
 table label, its frozen config dataclass (only the keys it reads), its named variants (presets over
 that config), its settings per suite (the method's own hyper-parameters, beside the suite's Table 7 ones),
-a builder and its provenance. The built-in modules are imported on the first lookup;
+a builder and its provenance. The built-in modules (``BUILT_IN``, an explicit list) are imported on the first lookup;
 installed packages add theirs through the ``omrl_bench.algorithms`` entry-point group (an entry point
 names a module that registers itself, or an ``AlgorithmSpec`` object). Nothing else keeps a list of
 algorithm names.
@@ -12,20 +12,31 @@ algorithm names.
 from __future__ import annotations
 
 import importlib
-import pkgutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from omrl_bench.core.config_schema import RunConfig, check_shared_keys, plain
 from omrl_bench.errors import OmrlError
 
 if TYPE_CHECKING:
     from omrl_bench.core.algorithm import OfflineMetaAlgorithm
 
 ENTRY_POINT_GROUP = "omrl_bench.algorithms"
-BUILT_IN_PACKAGES = ("omrl_bench.baselines", "omrl_bench.focalpp")  # every module in them is imported
+BUILT_IN_PACKAGES = ("omrl_bench.baselines", "omrl_bench.focalpp")
+# The built-in algorithm modules, imported in this order: the order of every table's rows and of
+# `omrl-bench algorithms` (FOCAL is also every grid's baseline row, which each grid names itself).
+BUILT_IN = (
+    "omrl_bench.baselines.focal",
+    "omrl_bench.focalpp.algorithm",
+    "omrl_bench.baselines.cbcq",
+    "omrl_bench.baselines.corro",
+    "omrl_bench.baselines.csro",
+    "omrl_bench.baselines.mbml",
+    "omrl_bench.baselines.unicorn",
+)
 
 
 @dataclass(frozen=True)
@@ -74,7 +85,6 @@ class AlgorithmSpec:
     migrate: Callable[[dict[str, Any]], dict[str, Any]] = lambda config: config
 
     def __post_init__(self) -> None:
-        from omrl_bench.core.train_config import RunConfig
 
         if not (isinstance(self.config, type) and issubclass(self.config, RunConfig)):
             raise OmrlError(f"algorithm {self.name!r}: its config must be a dataclass deriving from RunConfig")
@@ -91,7 +101,6 @@ class AlgorithmSpec:
 
     def _check_suite_settings(self) -> None:
         """Every suite named must exist and every key must be one of the config's (a misspelling is an error)."""
-        from omrl_bench.core.train_config import check_shared_keys, plain
         from omrl_bench.envs.suites import SUITES
 
         for suite, settings in self.suite_settings.items():
@@ -149,11 +158,8 @@ def _load() -> None:
     if _loaded:
         return
     _loaded = True
-    importlib.import_module("omrl_bench.baselines.focal")  # FOCAL first: the baseline row of every table
-    importlib.import_module("omrl_bench.focalpp")
-    for package in BUILT_IN_PACKAGES:
-        for info in pkgutil.iter_modules(importlib.import_module(package).__path__, package + "."):
-            importlib.import_module(info.name)
+    for module in BUILT_IN:
+        importlib.import_module(module)
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
         load_entry_point(ep)
 

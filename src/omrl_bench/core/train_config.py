@@ -12,52 +12,23 @@ config has. ``--set`` keys are checked against the algorithm's own config.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import typing
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from omrl_bench.config import apply_overrides, check_ranges, from_dict, load_yaml, to_dict
+from omrl_bench.core.config_schema import PRECISIONS as PRECISIONS
+from omrl_bench.core.config_schema import EncoderOptConfig as EncoderOptConfig
+from omrl_bench.core.config_schema import MLPEncoderConfig as MLPEncoderConfig
+from omrl_bench.core.config_schema import RunConfig as RunConfig
+from omrl_bench.core.config_schema import check_shared_keys as check_shared_keys
+from omrl_bench.core.config_schema import has_key as has_key
+from omrl_bench.core.config_schema import plain as plain
+from omrl_bench.core.config_schema import project as project
+from omrl_bench.core.registry import algorithms, check_variant, get_algorithm, registry_generation
 from omrl_bench.errors import OmrlError
-
-PRECISIONS = ("fp32", "bf16")  # core/precision.py says what each keeps in float32
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """The keys the harness reads for every algorithm: budget, sampling sizes, evaluation, precision."""
-
-    steps: int
-    eval_every: int
-    checkpoint_every: int
-    meta_batch: int = 16
-    batch_size: int = 256
-    context_size: int = 1024
-    log_every: int = 100
-    eval_context_size: int = 400
-    eval_episodes: int = 3
-    embedding_draws: int = 8  # context draws averaged per task for embedding statistics
-    precision: str = "fp32"  # fp32 | bf16 (bfloat16 autocast of the forward passes; core/precision.py)
-    next_obs_in_context: bool = False  # context transitions are (s, a, r, s') instead of (s, a, r) (Table 7)
-
-
-@dataclass(frozen=True)
-class MLPEncoderConfig:
-    """A per-transition MLP context encoder (FOCAL's; the probabilistic one of the BCQ baselines)."""
-
-    mlp_hidden: int = 200
-    mlp_depth: int = 3
-    latent_dim: int = 5
-
-
-@dataclass(frozen=True)
-class EncoderOptConfig:
-    """The encoder's optimiser, for algorithms whose encoder is trained through their RL losses."""
-
-    lr: float = 1e-3
 
 
 def _presets_path() -> Path:
@@ -71,53 +42,6 @@ def _merge(base: dict[str, Any], extra: Any) -> dict[str, Any]:
     return out
 
 
-def plain(data: Any) -> Any:
-    """Nested mappings (read-only ones included) as plain dicts."""
-    return {k: plain(v) for k, v in data.items()} if isinstance(data, typing.Mapping) else data
-
-
-@functools.cache  # a class's fields never change; type hints are slow to evaluate (every config resolve)
-def _sections(cls: type) -> typing.Mapping[str, Any]:
-    """Field name -> the sub-dataclass type of each section field (None for a plain key)."""
-    hints = typing.get_type_hints(cls)
-    return {
-        f.name: (hints[f.name] if dataclasses.is_dataclass(hints[f.name]) else None) for f in dataclasses.fields(cls)
-    }
-
-
-def check_shared_keys(data: dict[str, Any], classes: list[type], where: str) -> None:
-    """Every key of ``data`` must be a field of at least one of ``classes`` (recursively in sections)."""
-    schemas = [_sections(c) for c in classes]
-    for key, value in data.items():
-        holders = [s for s in schemas if key in s]
-        if not holders:
-            allowed = sorted({k for s in schemas for k in s})
-            raise OmrlError(f"{where}: unknown key {key!r}; allowed keys: {', '.join(allowed)}")
-        subs = [s[key] for s in holders if s[key] is not None]
-        if isinstance(value, dict) and subs:
-            check_shared_keys(value, subs, f"{where}.{key}")
-
-
-def has_key(cls: type, dotted: str) -> bool:
-    """Whether config class ``cls`` has the (dotted) key."""
-    *parents, last = dotted.split(".")
-    for part in parents:
-        sub = _sections(cls).get(part)
-        if sub is None:
-            return False
-        cls = sub
-    return last in _sections(cls)
-
-
-def project(data: dict[str, Any], cls: type) -> dict[str, Any]:
-    """The part of ``data`` that ``cls`` reads (keys it has no field for are left out)."""
-    out: dict[str, Any] = {}
-    for key, sub in _sections(cls).items():
-        if key in data:
-            out[key] = project(data[key], sub) if sub is not None and isinstance(data[key], dict) else data[key]
-    return out
-
-
 @functools.cache
 def _presets_file() -> Any:
     """The presets YAML, read once per process (it is part of the installed package)."""
@@ -127,7 +51,6 @@ def _presets_file() -> Any:
 def _load_presets() -> dict[str, Any]:
     """The presets and the suites' Table 7 settings, every key checked against the registered configs; computed
     once per state of the registry. Callers must not modify what it returns."""
-    from omrl_bench.core.registry import algorithms, registry_generation
 
     algorithms()  # the built-in algorithms are registered on first use
     return _checked_presets(registry_generation())
@@ -135,7 +58,6 @@ def _load_presets() -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=4)
 def _checked_presets(generation: int) -> dict[str, Any]:
-    from omrl_bench.core.registry import algorithms
     from omrl_bench.envs.suites import SUITES
 
     del generation  # the cache key: the registry's state
@@ -177,8 +99,6 @@ def preset_fingerprint(preset: str) -> str:
     import hashlib
     import json
 
-    from omrl_bench.core.registry import algorithms
-
     data = _load_presets()
     if preset not in data["presets"]:
         raise OmrlError(f"unknown preset {preset!r}; choose one of: {', '.join(data['presets'])}")
@@ -190,7 +110,6 @@ def preset_fingerprint(preset: str) -> str:
 
 
 def variants(algo: str) -> list[str]:
-    from omrl_bench.core.registry import get_algorithm
 
     return list(get_algorithm(algo).variants)
 
@@ -200,7 +119,6 @@ def resolve_config(
 ) -> tuple[str, Any]:
     """The resolved (variant name, config) of one run; every key is checked. Cached per state of the
     registry: the config is frozen, and the same arguments always resolve to the same one."""
-    from omrl_bench.core.registry import check_variant, get_algorithm, registry_generation
 
     variant = check_variant(get_algorithm(algo), variant)  # the default variant and its name: one cache entry
     return _resolve(algo, variant, suite, preset, tuple(overrides or ()), registry_generation())
@@ -210,7 +128,6 @@ def resolve_config(
 def _resolve(
     algo: str, variant: str, suite: str, preset: str, overrides: tuple[str, ...], generation: int
 ) -> tuple[str, Any]:
-    from omrl_bench.core.registry import get_algorithm
 
     del generation  # the cache key: the registry's state
     spec = get_algorithm(algo)
