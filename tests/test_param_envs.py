@@ -249,7 +249,9 @@ def test_smoke_datasets_through_the_cli_recover_each_tasks_physics(
     verified = CliRunner().invoke(
         main, ["datasets", "verify", "--suite", "hopper-param", "--preset", "smoke", "--root", root]
     )
-    assert verified.exit_code == 0 and f"{n * len(QUALITIES)} datasets" in verified.output, verified.output
+    assert verified.exit_code == 0 and f"all {n * len(QUALITIES)} expected datasets verified" in verified.output, (
+        verified.output
+    )
     monkeypatch.setenv("MINARI_DATASETS_PATH", root)
     tasks = envs.task_parameters(envs.get_suite("hopper-param"), n, recipe.config.task_seed)
     for task in range(n):
