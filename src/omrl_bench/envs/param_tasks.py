@@ -62,6 +62,26 @@ class _ParamTask(_TaskInfo):
     model: mujoco.MjModel
     data: mujoco.MjData
 
+    SETTINGS: dict[str, Any]  # the gymnasium env's constructor arguments, pinned (each subclass's)
+
+    def __init__(
+        self,
+        body_mass_scale: Any = None,
+        body_inertia_scale: Any = None,
+        dof_damping_scale: Any = None,
+        geom_friction_scale: Any = None,
+        task: int = 0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**{**self.SETTINGS, **kwargs})
+        scales = {
+            "body_mass": body_mass_scale,
+            "body_inertia": body_inertia_scale,
+            "dof_damping": dof_damping_scale,
+            "geom_friction": geom_friction_scale,
+        }
+        self._set_task(task, scales)
+
     def _set_task(self, task: int, scales: dict[str, Any]) -> None:
         self.task = int(task)
         self.default_params = {name: getattr(self.model, name).copy() for name in SCALED_ARRAYS}
@@ -127,24 +147,6 @@ class HopperParamEnv(_ParamTask, HopperEnv):
         "exclude_current_positions_from_observation": True,
     }
 
-    def __init__(
-        self,
-        body_mass_scale: Any = None,
-        body_inertia_scale: Any = None,
-        dof_damping_scale: Any = None,
-        geom_friction_scale: Any = None,
-        task: int = 0,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**{**self.SETTINGS, **kwargs})
-        scales = {
-            "body_mass": body_mass_scale,
-            "body_inertia": body_inertia_scale,
-            "dof_damping": dof_damping_scale,
-            "geom_friction": geom_friction_scale,
-        }
-        self._set_task(task, scales)
-
     def step(self, action: np.ndarray) -> StepResult:  # type: ignore[override]  # info: task is an int
         return self._task_step(super().step(action))
 
@@ -184,24 +186,6 @@ class WalkerParamEnv(_ParamTask, Walker2dEnv):
         "reset_noise_scale": 5e-3,
         "exclude_current_positions_from_observation": True,
     }
-
-    def __init__(
-        self,
-        body_mass_scale: Any = None,
-        body_inertia_scale: Any = None,
-        dof_damping_scale: Any = None,
-        geom_friction_scale: Any = None,
-        task: int = 0,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**{**self.SETTINGS, **kwargs})
-        scales = {
-            "body_mass": body_mass_scale,
-            "body_inertia": body_inertia_scale,
-            "dof_damping": dof_damping_scale,
-            "geom_friction": geom_friction_scale,
-        }
-        self._set_task(task, scales)
 
     def step(self, action: np.ndarray) -> StepResult:  # type: ignore[override]  # info: task is an int
         return self._task_step(super().step(action))
