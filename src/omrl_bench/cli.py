@@ -46,6 +46,12 @@ class _RegistryHelp(click.Option):
         return super().get_help_record(ctx)
 
 
+def _suite_help() -> str:
+    from omrl_bench.envs.suites import SUITES
+
+    return "one of: " + ", ".join(SUITES)
+
+
 def _algo_help() -> str:
     from omrl_bench.core.registry import algorithms
 
@@ -135,9 +141,7 @@ def main() -> None:
 
 
 @main.command("generate-data")
-@click.option(
-    "--suite", required=True, help="sparse-point-robot, point-robot-wind, sparse-cheetah-vel, sparse-ant-fwd-back"
-)
+@click.option("--suite", required=True, cls=_RegistryHelp, registry_help=_suite_help)
 @click.option("--preset", default="cpu", show_default=True, help="smoke, cpu or paper")
 @click.option("--tasks", default=None, help="comma-separated task indices (default: all)")
 @click.option(
