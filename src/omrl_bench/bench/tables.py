@@ -119,6 +119,11 @@ def select_rows(df: pd.DataFrame, **eq: Any) -> pd.DataFrame:
     return df[mask]
 
 
+def expert_cells(df: pd.DataFrame, suite: str, label: str) -> pd.DataFrame:
+    """A row's runs trained on expert data and tested with expert context (soft key-encoder update)."""
+    return select_rows(df, suite=suite, label=label, train="expert", test="expert", update="soft")
+
+
 def stats_row(keys: dict[str, Any], values: pd.Series, published: float | None) -> dict[str, Any]:
     s = summary(values)
     pub = math.nan if published is None else published

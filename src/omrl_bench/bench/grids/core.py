@@ -26,6 +26,7 @@ COLLAPSED_RMS = 0.01  # a run whose test tasks' mean embeddings spread less than
 SPR = "sparse-point-robot"
 POINT_ROBOTS = (SPR, "point-robot-wind")
 Row = tuple[str, str]  # (algorithm, variant): one row of a table
+FOCAL: Row = ("focal", "focal")  # the baseline row of every built-in grid
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from omrl_bench.bench import paper
-from omrl_bench.bench.grids.core import SPR, Grid, Planned, Row, finished, focal_pair, register_grid
+from omrl_bench.bench.grids.core import FOCAL, SPR, Grid, Planned, Row, finished, focal_pair, register_grid
 from omrl_bench.bench.tables import (
     bootstrap_diff_ci,
     fmt_ci,
@@ -23,8 +23,6 @@ from omrl_bench.bench.tables import (
     stats_row,
 )
 from omrl_bench.datasets.recipe import QUALITIES
-
-FOCAL: Row = ("focal", "focal")
 
 
 def _per_seed_drops(df: pd.DataFrame, suite: str, label: str, train: str, test: str) -> np.ndarray:

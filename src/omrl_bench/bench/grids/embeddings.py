@@ -8,10 +8,8 @@ from typing import Any
 import pandas as pd
 
 from omrl_bench.bench import paper
-from omrl_bench.bench.grids.core import POINT_ROBOTS, Grid, Row, focal_pair, register_grid
-from omrl_bench.bench.tables import fmt_ci, fmt_num, fmt_ours, label_of, select_rows, summary, vs_first
-
-FOCAL: Row = ("focal", "focal")
+from omrl_bench.bench.grids.core import FOCAL, POINT_ROBOTS, Grid, Row, focal_pair, register_grid
+from omrl_bench.bench.tables import expert_cells, fmt_ci, fmt_num, fmt_ours, label_of, summary, vs_first
 
 
 def embeddings_table(
@@ -20,10 +18,10 @@ def embeddings_table(
     """Table 2/6: RMS and ESR of the test-task embeddings (expert data and context)."""
     rows = []
     for suite in suites:
-        first = select_rows(df, suite=suite, label=label_of(*baseline), train="expert", test="expert", update="soft")
+        first = expert_cells(df, suite, label_of(*baseline))
         for algo, variant in algos:
             label = label_of(algo, variant)
-            sel = select_rows(df, suite=suite, label=label, train="expert", test="expert", update="soft")
+            sel = expert_cells(df, suite, label)
             pub = paper.EMBEDDINGS.get(suite, {}).get(label)
             row: dict[str, Any] = {"suite": suite, "algorithm": label}
             for i, metric in enumerate(("rms", "esr")):

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from omrl_bench.bench import aggregates
-from omrl_bench.bench.grids.core import COLLAPSED_RMS, Grid, Planned, Row, register_grid
+from omrl_bench.bench.grids.core import COLLAPSED_RMS, FOCAL, Grid, Planned, Row, register_grid
 from omrl_bench.bench.tables import (
     fmt_ci,
     fmt_mean_std,
@@ -28,8 +28,6 @@ from omrl_bench.bench.tables import (
 )
 from omrl_bench.datasets import reference
 from omrl_bench.envs.suites import SUITES
-
-FOCAL: Row = ("focal", "focal")
 
 OOD = ("expert", "medium", "random")  # the methods table's out-of-distribution contexts (training data: mixed)
 CONTEXTS = {"iid": "IID (mixed)", "ood": "OOD"}  # the per-seed columns normalised for the aggregates

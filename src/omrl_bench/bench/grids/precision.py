@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from omrl_bench.bench.grids.core import SPR, Grid, Option, Planned, Row, focal_pair, register_grid
-from omrl_bench.bench.tables import fmt_ci, fmt_mean_std, fmt_num, label_of, select_rows, summary
+from omrl_bench.bench.tables import expert_cells, fmt_ci, fmt_mean_std, fmt_num, label_of, summary
 from omrl_bench.core.train_config import PRECISIONS
 
 PARITY_MARGIN = 0.2  # bf16 keeps the results: its mean inside the fp32 95% CI or within this of the fp32 mean
@@ -22,7 +22,7 @@ def precision_table(df: pd.DataFrame, suite: str, algos: tuple[Row, ...]) -> pd.
     rows: list[dict[str, Any]] = []
     for algo, variant in algos:
         label = label_of(algo, variant)
-        sel = select_rows(df, suite=suite, label=label, train="expert", test="expert", update="soft")
+        sel = expert_cells(df, suite, label)
         by = {p: sel[sel["precision"] == p].set_index("seed") for p in PRECISIONS}
         for seed in sorted(set(by["fp32"].index) | set(by["bf16"].index)):
             row: dict[str, Any] = {"algorithm": label, "seed": str(seed)}

@@ -8,20 +8,18 @@ from typing import Any
 import pandas as pd
 
 from omrl_bench.bench import paper
-from omrl_bench.bench.grids.core import Grid, Row, register_grid, returns_rows
+from omrl_bench.bench.grids.core import FOCAL, Grid, Row, register_grid, returns_rows
 from omrl_bench.bench.tables import (
     by_interval,
+    expert_cells,
     fmt_num,
     fmt_ours,
     fmt_pub,
     label_of,
-    select_rows,
     stats_row,
     vs_first,
 )
 from omrl_bench.envs.suites import SUITES
-
-FOCAL: Row = ("focal", "focal")
 
 
 def returns_table(
@@ -30,10 +28,10 @@ def returns_table(
     """Table 1/5: test return (expert training data, expert context) per suite and algorithm."""
     rows = []
     for suite in suites:
-        first = select_rows(df, suite=suite, label=label_of(*baseline), train="expert", test="expert", update="soft")
+        first = expert_cells(df, suite, label_of(*baseline))
         for algo, variant in algos:
             label = label_of(algo, variant)
-            sel = select_rows(df, suite=suite, label=label, train="expert", test="expert", update="soft")
+            sel = expert_cells(df, suite, label)
             pub = paper.RETURNS.get(suite, {}).get(label)
             row = stats_row({"suite": suite, "algorithm": label}, sel["return"], pub[0] if pub else None)
             row["paper_std"] = pub[1] if pub else math.nan

@@ -10,11 +10,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from omrl_bench.bench.grids.core import SPR, Grid, Option, Row, register_grid
+from omrl_bench.bench.grids.core import FOCAL, SPR, Grid, Option, Row, register_grid
 from omrl_bench.bench.tables import fmt_num, label_of, select_rows, summary
 from omrl_bench.datasets.recipe import QUALITIES
-
-FOCAL: Row = ("focal", "focal")
 
 TRAINING_SETTINGS: dict[str, tuple[str, ...]] = {
     "bc0": ("ac.bc_weight=0.0", "ac.alpha=0.0", "ac.train_alpha=false"),
