@@ -79,13 +79,13 @@ def budget_steps(final_steps: list[int], every: int = BUDGET_EVERY) -> list[int]
     return steps + [last] if steps and steps[-1] != last else steps
 
 
-def progress_frame(collected: pd.DataFrame, run_dirs: dict[str, Path], step: int) -> pd.DataFrame:
+def progress_frame(collected: pd.DataFrame, progress: dict[str, pd.DataFrame], step: int) -> pd.DataFrame:
     """``collected`` (``tables.collect``'s rows, with a ``run`` column naming each row's run) with each return
-    replaced by the run's evaluation at ``step`` (``eval/<test>/return`` in its ``progress.csv``): the table
-    those runs would have given, had the budget been ``step``. Rows without an evaluation at ``step`` drop."""
+    replaced by the run's evaluation at ``step`` (``eval/<test>/return`` in its ``progress`` frame, read once
+    per run by the caller): the table those runs would have given, had the budget been ``step``. Rows without
+    an evaluation at ``step`` drop."""
     values = {}
-    for run, run_dir in run_dirs.items():
-        frame = pd.read_csv(run_dir / "progress.csv")
+    for run, frame in progress.items():
         at = frame[frame["step"] == step]
         if len(at):
             row = at.iloc[-1]  # a resumed run may log a step twice: its last row is the one kept

@@ -200,10 +200,10 @@ def tables_by_step(planned: list[Planned]) -> dict[int, pd.DataFrame]:
     if len(steps) < 2:
         return {}
     collected = tables.collect(planned)
-    dirs = {p.run_dir.name: p.run_dir for p in done}
+    progress = {p.run_dir.name: pd.read_csv(p.run_dir / "progress.csv") for p in done}  # each read once
     rows = tuple(dict.fromkeys((p.cell.algo, p.cell.variant) for p in planned))
     suite = planned[0].cell.suite
-    return {k: distribution_shift_table(budget.progress_frame(collected, dirs, k), suite, rows) for k in steps}
+    return {k: distribution_shift_table(budget.progress_frame(collected, progress, k), suite, rows) for k in steps}
 
 
 def _verdicts(claims: list[str]) -> dict[str, str]:
