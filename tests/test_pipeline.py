@@ -151,11 +151,15 @@ def test_protocol_v0_datasets_are_never_mixed_in(smoke_root: Path, tmp_path: Pat
 
 
 @pytest.mark.parametrize("suite_name", ["point-robot-wind", "sparse-ant-fwd-back"])
-def test_sac_resumed_from_a_snapshot_is_bit_identical(suite_name: str, tmp_path: Path) -> None:
+def test_sac_resumed_from_a_snapshot_is_bit_identical(
+    suite_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """SAC stopped after a snapshot mid-task and resumed (other RNG draws in between, a fresh model
     loaded from disk) saves the same checkpoints as one uninterrupted run: the MuJoCo physics (Ant
-    falls and resets mid-chunk), the replay buffer, optimisers, counters and RNG states all carry over."""
+    falls and resets mid-chunk), the replay buffer, optimisers, counters and RNG states all carry over.
+    Neither run leaves a folder of SB3's in the temporary folder (its default logger made one per chunk)."""
     import random
+    import tempfile
 
     import torch
 
@@ -172,6 +176,9 @@ def test_sac_resumed_from_a_snapshot_is_bit_identical(suite_name: str, tmp_path:
             p.name: b"".join(t.numpy().tobytes() for t in load_policy(p).state_dict().values()) for p in d.glob("*.zip")
         }
 
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     train_sac(suite, kwargs, cfg, 7, tmp_path / "straight")
     stopped = tmp_path / "resumed"
     steps = train_sac(suite, kwargs, cfg, 7, stopped, stop_at=450)
@@ -180,6 +187,7 @@ def test_sac_resumed_from_a_snapshot_is_bit_identical(suite_name: str, tmp_path:
     assert train_sac(suite, kwargs, cfg, 7, stopped) == list(range(0, 901, 150))
     assert not (stopped / "resume").exists()
     assert policy_bytes(stopped) == policy_bytes(tmp_path / "straight")
+    assert list(scratch.glob("SB3-*")) == []
 
 
 def _alive(pid: int) -> bool:

@@ -55,6 +55,7 @@ def train_sac(
     import torch
     from stable_baselines3 import SAC
     from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.logger import Logger
 
     torch.set_num_threads(1)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -83,6 +84,9 @@ def train_sac(
             gradient_steps=cfg.gradient_steps,
         )
         model.policy.save(str(out_dir / checkpoint_name(0)))
+    # SB3's default logger makes an empty folder under /tmp on every learn() call (one per chunk); ours
+    # writes nothing. A saved model does not keep its logger, so a resumed one gets it here too.
+    model.set_logger(Logger(folder=None, output_formats=[]))
 
     class _Checkpoint(BaseCallback):
         def _on_step(self) -> bool:  # inside the step, before its gradient update (as in every v1 dataset)
