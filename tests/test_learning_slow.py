@@ -81,6 +81,9 @@ def test_mbml_learns_sparse_point_robot_with_the_cpu_preset(spr20: Path, tmp_pat
 MUJOCO_SHORT = {
     "sparse-cheetah-vel": ("n_tasks=6", "n_test=2", "sac.total_steps=40000"),
     "sparse-ant-fwd-back": ("sac.total_steps=40000",),
+    # the physics families: the task shows only in the dynamics, so the context carries s'
+    "hopper-param": ("n_tasks=6", "n_test=2", "sac.total_steps=40000"),
+    "walker-param": ("n_tasks=6", "n_test=2", "sac.total_steps=40000"),
 }
 
 
