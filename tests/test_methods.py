@@ -410,6 +410,21 @@ def test_per_family_claims_dynamics_varying_csro_below_focal() -> None:
     assert grids.methods.families()["the dynamics-varying suites"] == ("hopper-param", "walker-param")
 
 
+def test_a_claim_with_one_seed_says_so_instead_of_pending() -> None:
+    df = _frame(
+        {
+            ("hopper-param", "FOCAL"): [300.0],
+            ("hopper-param", "CSRO"): [100.0],
+            ("walker-param", "FOCAL"): [200.0, 210.0, 220.0],  # CSRO not run on Walker-Param yet
+        }
+    )
+    table = grids.methods.methods_table(df, ("hopper-param", "walker-param"), ALGOS, references={})
+    (dynamics,) = grids.methods.methods_claims(table)
+    assert "**undecided (a suite with one seed: no interval)**" in dynamics
+    assert "hopper-param 100.00 against 300.00 (one seed: no interval)" in dynamics
+    assert "walker-param pending" in dynamics
+
+
 def test_the_aggregates_name_the_extra_that_installs_rliable(monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 

@@ -66,12 +66,14 @@ METHOD_CLAIMS = {
 
 def _suite_cell(table: pd.DataFrame, suite: str, label: str) -> tuple[str, bool | None]:
     """One suite's cell of a claim line and whether the method is at least FOCAL there with OOD context (its
-    OOD interval not wholly below FOCAL's: the rank rule); None while either has fewer than 2 finished seeds."""
+    OOD interval not wholly below FOCAL's: the rank rule); None while either has fewer than 2 finished seeds
+    (pending, or a grid run with one seed: then the cell gives the means and says there is no interval)."""
     t = table[table["suite"] == suite].set_index("algorithm")
-    keys = ["ood_mean", "ood_ci_low", "ood_ci_high"]
-    if "FOCAL" not in t.index or label not in t.index or t.loc[[label, "FOCAL"], keys].isna().any(axis=None):
+    if "FOCAL" not in t.index or label not in t.index or t.loc[[label, "FOCAL"], "ood_mean"].isna().any():
         return f"{suite} pending", None
     x, f = t.loc[label], t.loc["FOCAL"]
+    if t.loc[[label, "FOCAL"], ["ood_ci_low", "ood_ci_high"]].isna().any(axis=None):  # finished, with one seed
+        return f"{suite} {x['ood_mean']:.2f} against {f['ood_mean']:.2f} (one seed: no interval)", None
     below = bool(x["ood_ci_high"] < f["ood_ci_low"])
     above = bool(x["ood_ci_low"] > f["ood_ci_high"])
     where = "below FOCAL" if below else ("above FOCAL" if above else "tied with FOCAL")
@@ -79,12 +81,16 @@ def _suite_cell(table: pd.DataFrame, suite: str, label: str) -> tuple[str, bool 
     return cell, not below
 
 
-def _verdict(verdicts: list[bool | None]) -> str:
+def _verdict(cells: list[tuple[str, bool | None]]) -> str:
     """Does not hold once one suite of the family is below FOCAL (more runs on other suites cannot change
-    that); holds when none is below and none is pending."""
+    that); holds when none is below and every suite has intervals; else undecided, saying why."""
+    verdicts = [v for _, v in cells]
     if False in verdicts:
         return "does not hold"
-    return "undecided (runs pending)" if None in verdicts else "holds"
+    if None not in verdicts:
+        return "holds"
+    pending = all(c.endswith(" pending") for c, v in cells if v is None)
+    return "undecided (runs pending)" if pending else "undecided (a suite with one seed: no interval)"
 
 
 def methods_claims(table: pd.DataFrame) -> list[str]:
@@ -97,7 +103,7 @@ def methods_claims(table: pd.DataFrame) -> list[str]:
             for family, suites in families().items():
                 cells = [_suite_cell(table, s, label) for s in suites if s in present]
                 if cells:
-                    verdict = _verdict([v for _, v in cells])
+                    verdict = _verdict(cells)
                     lines.append(
                         f"- {label} at least FOCAL with OOD context on {family}, the claim of {claim}: **{verdict}**; "
                         + "; ".join(c for c, _ in cells)
