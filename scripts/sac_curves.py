@@ -1,11 +1,13 @@
 """SAC learning curves of the tasks generated so far under a dataset root, as a Markdown table.
 
-Usage: python scripts/sac_curves.py ROOT SUITE [--preset cpu] [--every 10000]
+Usage: python scripts/sac_curves.py ROOT SUITE [--preset cpu] [--every 10000] [--figure PNG]
 
 Reads each task's score curve (``ROOT/.omrl-work/<suite>-<preset>-<fingerprint>/task-XX/scores.json``: the
 mean dense return of the recipe's scoring episodes at every checkpoint) and its SAC wall time
 (``sac/wall.json``). Used to size a recipe's SAC budget from a few tasks before generating a whole suite:
-``omrl-bench generate-data --suite S --tasks 0,1 --set sac.total_steps=N --root ROOT`` first.
+``omrl-bench generate-data --suite S --tasks 0,1 --set sac.total_steps=N --root ROOT`` first. ``--figure``
+also draws the curves of the tasks whose expert datasets are published under ROOT (``datasets plot`` wants
+the whole suite).
 """
 
 from __future__ import annotations
@@ -25,7 +27,12 @@ def main() -> None:
     parser.add_argument("suite")
     parser.add_argument("--preset", default="cpu")
     parser.add_argument("--every", type=int, default=10000, help="SAC steps between the table's rows")
+    parser.add_argument("--figure", help="PNG of the curves, from the expert datasets' cards")
     args = parser.parse_args()
+    if args.figure:
+        from omrl_bench.bench.figures import sac_curves
+
+        print(f"wrote {sac_curves(args.suite, args.preset, Path(args.root), Path(args.figure))}")
     for recipe_dir in sorted((Path(args.root) / WORK).glob(f"{args.suite}-{args.preset}-*")):
         tasks = {p.parent.name: p for p in sorted(recipe_dir.glob("task-*/scores.json"))}
         if not tasks:

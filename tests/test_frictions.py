@@ -365,3 +365,25 @@ def test_dataset_plots_have_labels_a_task_legend_and_honest_titles(
     assert [t.get_text() for t in curves.axes[0].get_legend().get_texts()] == ["one task", "median of 5 tasks"]
     readme = (REPO / "README.md").read_text()
     assert all(f"`SUITE-PRESET-{k}.png`" in readme for k in ("returns", "states", "sac-curves"))
+    assert [ax.get_title() for ax in curves.axes] == ["dense return", "sparse return"]
+
+
+def test_sac_curves_of_a_suite_without_a_sparse_reward_have_one_panel(
+    generate_smoke, tmp_path: Path, monkeypatch
+) -> None:
+    """Hopper-Param's env gives the dense reward as its sparse one: a second, identical panel said nothing."""
+    import matplotlib.figure
+
+    from omrl_bench.bench.figures import sac_curves
+
+    drawn: list[matplotlib.figure.Figure] = []
+    save = matplotlib.figure.Figure.savefig
+
+    def keep(fig, path, *args, **kwargs):
+        drawn.append(fig)
+        return save(fig, path, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", keep)
+    root = generate_smoke(tmp_path / "root", "hopper-param")
+    sac_curves("hopper-param", "smoke", root, tmp_path / "curves.png")
+    assert [ax.get_title() for ax in drawn[0].axes] == ["dense return"]

@@ -209,8 +209,11 @@ def sac_curves(suite: str, preset: str, root: Path, path: Path) -> Path:
     if not cards:
         raise OmrlError(f"no {suite} [{preset}] expert datasets under {root}: generate them first")
     curves = [storage.read_metadata(d)["omrl"]["score_curve"] for d in cards]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    for ax, key in zip(axes, ("dense_return", "sparse_return"), strict=True):
+    # the physics families have no sparse reward of their own (the env gives the dense one): one panel
+    same = all(c["dense_return"] == c["sparse_return"] for curve in curves for c in curve)
+    keys = ("dense_return",) if same else ("dense_return", "sparse_return")
+    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.8), squeeze=False)
+    for ax, key in zip(axes[0], keys, strict=True):
         steps = np.asarray([c["step"] for c in curves[0]])
         values = np.asarray([[c[key] for c in curve] for curve in curves if len(curve) == len(steps)])
         for i, row in enumerate(values):
