@@ -398,6 +398,14 @@ def test_distribution_shift_drop_difference_interval_and_claims() -> None:
     assert "expert 12.60 vs 12.60 (within 0.5)" in claims[0] and "medium pending" in claims[0]
     assert "**does not hold**" in claims[0]
     assert "undecided (1 of 6 cells finished)" in claims[1] and "smaller in 1 of 1" in claims[1]
+    _, body = grids.distribution_shift.distribution_shift_columns(table.to_dict("records"), 3, "FOCAL")
+    assert [r[7] for r in body if r[:3] == ["FOCAL++ batch-wise", "expert", "medium"]] == [
+        f"{0.1 - 3.7:.2f} {tables.fmt_ci(cell['drop_diff_ci_low'], cell['drop_diff_ci_high'])}"
+    ]
+    one_seed = [r for r in rows if r["seed"] == 0]  # no interval: the number alone, not "-3.60 -"
+    table = grids.distribution_shift.distribution_shift_table(pd.DataFrame(one_seed), SPR, grids.focal_pair())
+    _, body = grids.distribution_shift.distribution_shift_columns(table.to_dict("records"), 3, "FOCAL")
+    assert [r[7] for r in body if r[:3] == ["FOCAL++ batch-wise", "expert", "medium"]] == [f"{0.1 - 4.0:.2f}"]
 
 
 def test_expert_level_and_attention_claims() -> None:

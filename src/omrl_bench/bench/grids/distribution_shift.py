@@ -118,6 +118,14 @@ def distribution_shift_claims(table: pd.DataFrame) -> list[str]:
     return lines
 
 
+def _drop_diff(x: dict[str, Any]) -> str:
+    """The drop difference and its interval; the number alone while a seed is missing for the interval."""
+    if math.isnan(x["drop_diff"]):
+        return "-"
+    lo, hi = x["drop_diff_ci_low"], x["drop_diff_ci_high"]
+    return f"{x['drop_diff']:.2f}" + ("" if math.isnan(lo) else f" {fmt_ci(lo, hi)}")
+
+
 def distribution_shift_columns(
     records: list[dict[str, Any]], seeds: int, baseline: str
 ) -> tuple[list[str], list[list[str]]]:
@@ -135,9 +143,7 @@ def distribution_shift_columns(
             f"{x['seeds']}/{seeds}",
             *fmt_ours(x),
             fmt_num(x["drop"]),
-            "-"
-            if math.isnan(x["drop_diff"])
-            else f"{x['drop_diff']:.2f} {fmt_ci(x['drop_diff_ci_low'], x['drop_diff_ci_high'])}",
+            _drop_diff(x),
             fmt_num(x["paper"]),
             fmt_num(x["diff"]),
             fmt_num(x["paper_drop"]),
