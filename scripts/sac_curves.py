@@ -4,7 +4,8 @@ Usage: python scripts/sac_curves.py ROOT SUITE [--preset cpu] [--every 10000] [-
 
 Reads each task's score curve (``ROOT/.omrl-work/<suite>-<preset>-<fingerprint>/task-XX/scores.json``: the
 mean dense return of the recipe's scoring episodes at every checkpoint) and its SAC wall time
-(``sac/wall.json``). Used to size a recipe's SAC budget from a few tasks before generating a whole suite:
+(``pipeline.sac_wall``, as the policy archive records it). Used to size a recipe's SAC budget from a few
+tasks before generating a whole suite:
 ``omrl-bench generate-data --suite S --tasks 0,1 --set sac.total_steps=N --root ROOT`` first. ``--figure``
 also draws the curves of the tasks whose expert datasets are published under ROOT (``datasets plot`` wants
 the whole suite).
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from omrl_bench.datasets.pipeline import WORK
+from omrl_bench.datasets.pipeline import WORK, sac_wall
 
 
 def main() -> None:
@@ -48,10 +49,7 @@ def main() -> None:
         for step in [s for s in steps if s % args.every == 0 or s == steps[-1]]:
             values = [curves[t][step] for t in tasks]
             print(f"| {step} | " + " | ".join(f"{v:.1f}" for v in values) + f" | {np.mean(values):.1f} |")
-        walls = []
-        for p in tasks.values():
-            wall = p.parent / "sac" / "wall.json"
-            walls.append(json.loads(wall.read_text())["sac_wall_s"] if wall.exists() else None)
+        walls = [sac_wall(p.parent) for p in tasks.values()]
         print("\nSAC wall time per task (s): " + ", ".join(f"{t} {w}" for t, w in zip(tasks, walls, strict=True)))
         last = [s for s in steps if s >= steps[-1] - 20000]
         tail = {t: np.mean([curves[t][s] for s in last]) for t in tasks}

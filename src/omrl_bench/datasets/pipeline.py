@@ -135,11 +135,11 @@ def archive_files(recipe: Recipe, task: int, work: Path) -> dict[str, bytes] | N
     actors = {s: policy_archive.actor_only((work / "sac" / checkpoint_name(s)).read_bytes()) for s in steps}
     meta = {"suite": recipe.suite, "preset": recipe.preset, "seed": recipe.seed, "task": task}
     return policy_archive.pack(
-        scores_path.read_bytes(), actors, meta | {"fingerprint": recipe.fingerprint, "sac_wall_s": _sac_wall(work)}
+        scores_path.read_bytes(), actors, meta | {"fingerprint": recipe.fingerprint, "sac_wall_s": sac_wall(work)}
     )
 
 
-def _sac_wall(work: Path) -> float | None:
+def sac_wall(work: Path) -> float | None:
     """The task's SAC wall time: as its run recorded it (or its archive entry, null when unknown), else
     the span of its checkpoints' modification times (runs from before it was recorded; a resumed one then
     includes its pause)."""
