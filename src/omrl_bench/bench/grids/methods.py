@@ -64,16 +64,19 @@ METHOD_CLAIMS = {
 }
 
 
-def _suite_cell(table: pd.DataFrame, suite: str, label: str) -> tuple[str, bool | None]:
+PENDING, ONE_SEED = "runs pending", "a suite with one seed: no interval"  # why a suite is undecided
+
+
+def _suite_cell(table: pd.DataFrame, suite: str, label: str) -> tuple[str, bool | str]:
     """One suite's cell of a claim line and whether the method is at least FOCAL there with OOD context (its
-    OOD interval not wholly below FOCAL's: the rank rule); None while either has fewer than 2 finished seeds
-    (pending, or a grid run with one seed: then the cell gives the means and says there is no interval)."""
+    OOD interval not wholly below FOCAL's: the rank rule); while either has fewer than 2 finished seeds, why
+    (PENDING, or ONE_SEED for a grid run with one seed: then the cell gives the means)."""
     t = table[table["suite"] == suite].set_index("algorithm")
     if "FOCAL" not in t.index or label not in t.index or t.loc[[label, "FOCAL"], "ood_mean"].isna().any():
-        return f"{suite} pending", None
+        return f"{suite} pending", PENDING
     x, f = t.loc[label], t.loc["FOCAL"]
     if t.loc[[label, "FOCAL"], ["ood_ci_low", "ood_ci_high"]].isna().any(axis=None):  # finished, with one seed
-        return f"{suite} {x['ood_mean']:.2f} against {f['ood_mean']:.2f} (one seed: no interval)", None
+        return f"{suite} {x['ood_mean']:.2f} against {f['ood_mean']:.2f} (one seed: no interval)", ONE_SEED
     below = bool(x["ood_ci_high"] < f["ood_ci_low"])
     above = bool(x["ood_ci_low"] > f["ood_ci_high"])
     where = "below FOCAL" if below else ("above FOCAL" if above else "tied with FOCAL")
@@ -81,16 +84,15 @@ def _suite_cell(table: pd.DataFrame, suite: str, label: str) -> tuple[str, bool 
     return cell, not below
 
 
-def _verdict(cells: list[tuple[str, bool | None]]) -> str:
+def _verdict(verdicts: list[bool | str]) -> str:
     """Does not hold once one suite of the family is below FOCAL (more runs on other suites cannot change
     that); holds when none is below and every suite has intervals; else undecided, saying why."""
-    verdicts = [v for _, v in cells]
     if False in verdicts:
         return "does not hold"
-    if None not in verdicts:
+    reasons = {v for v in verdicts if isinstance(v, str)}
+    if not reasons:
         return "holds"
-    pending = all(c.endswith(" pending") for c, v in cells if v is None)
-    return "undecided (runs pending)" if pending else "undecided (a suite with one seed: no interval)"
+    return f"undecided ({PENDING if reasons == {PENDING} else ONE_SEED})"
 
 
 def methods_claims(table: pd.DataFrame) -> list[str]:
@@ -103,7 +105,7 @@ def methods_claims(table: pd.DataFrame) -> list[str]:
             for family, suites in families().items():
                 cells = [_suite_cell(table, s, label) for s in suites if s in present]
                 if cells:
-                    verdict = _verdict(cells)
+                    verdict = _verdict([v for _, v in cells])
                     lines.append(
                         f"- {label} at least FOCAL with OOD context on {family}, the claim of {claim}: **{verdict}**; "
                         + "; ".join(c for c, _ in cells)
