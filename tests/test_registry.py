@@ -106,6 +106,8 @@ def test_a_methods_own_settings_per_suite_are_registered_with_it() -> None:
 
     assert [task_loss("csro", s).club_weight for s in SUITES] == [25.0, 25.0, 10.0, 10.0, 25.0, 25.0]
     assert [task_loss("unicorn", s).focal_weight for s in SUITES] == [1.0, 1.0, 0.15, 0.15, 1.5, 1.5]
+    cvae = [(task_loss("corro", s).cvae_latent, task_loss("corro", s).cvae_hidden) for s in SUITES]
+    assert cvae == [(5, 64), (5, 64), (5, 64), (64, 128), (64, 128), (64, 128)]
     assert {(task_loss("focalpp", s).temperature, task_loss("focalpp", s).momentum) for s in SUITES} == {(0.5, 0.9)}
     assert all(set(s.training["task_loss"]) == {"lr", "dml_beta"} for s in SUITES.values())  # Table 7's only
     csro = registry.get_algorithm("csro")
