@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
 import sys
 from collections.abc import Iterator
 from importlib import metadata
@@ -248,3 +249,15 @@ def test_the_registry_and_the_config_resolution_import_without_a_cycle() -> None
     tree = ast.parse(Path(registry.__file__).read_text())
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     assert "omrl_bench.core.train_config" not in imported and "omrl_bench.core.config_schema" in imported
+
+
+def test_the_table_order_does_not_depend_on_which_module_was_imported_first() -> None:
+    """A module imported directly (as a test does with CORRO's loss) registers before the others load; the
+    rows still come in ``BUILT_IN``'s order."""
+    code = (
+        "import omrl_bench.baselines.unicorn, omrl_bench.baselines.corro\n"
+        "from omrl_bench.core.registry import algorithms\n"
+        "print(','.join(algorithms()))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split()[-1].split(",")[:7] == ["focal", "focalpp", "cbcq", "corro", "csro", "mbml", "unicorn"]

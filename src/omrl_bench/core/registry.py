@@ -165,9 +165,12 @@ def _load() -> None:
 
 
 def algorithms() -> Mapping[str, AlgorithmSpec]:
-    """Every registered algorithm, built-in first, then the installed plug-ins."""
+    """Every registered algorithm: the built-in ones in ``BUILT_IN``'s order (whichever module was imported
+    first, e.g. by a test importing one directly), then the plug-ins in the order they registered."""
     _load()
-    return MappingProxyType(_REGISTRY)
+    rank = {module: i for i, module in enumerate(BUILT_IN)}
+    order = sorted(_REGISTRY, key=lambda n: rank.get(_REGISTRY[n].build.__module__, len(BUILT_IN)))
+    return MappingProxyType({name: _REGISTRY[name] for name in order})
 
 
 def plugin_modules() -> tuple[str, ...]:
