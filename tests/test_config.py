@@ -40,6 +40,9 @@ def test_overrides_and_fingerprint() -> None:
         (["n_taks=5"], "unknown key 'n_taks'; allowed keys: .*n_tasks"),
         (["sac.total_steps=abc"], "expected an integer"),
         (["sac.total_steps=450"], "multiple of sac.checkpoint_every"),
+        (["sac.dense_every=50"], "sac.dense_until must be a positive multiple of sac.dense_every"),
+        (["sac.dense_every=30", "sac.dense_until=90"], "sac.dense_every must divide sac.checkpoint_every"),
+        (["sac.dense_every=50", "sac.dense_until=500"], "sac.dense_until be at most sac.total_steps"),
         (["nokey"], "expects key=value"),
     ],
 )
@@ -92,3 +95,17 @@ def test_the_table7_preset_is_the_cpu_preset_without_the_bc_term_on_the_cpu_data
     assert (spec.preset, spec.data_preset) == ("cpu-table7", "cpu")
     with pytest.raises(OmrlError, match="unknown preset 'nope'"):
         data_preset("nope")
+
+
+def test_a_dense_early_schedule_adds_checkpoints_and_leaves_other_fingerprints_alone() -> None:
+    """Off (the default), the schedule is every ``checkpoint_every`` steps and the fingerprint is the one the
+    recipe had before the option existed (the committed policy archives are named by it)."""
+    cpu = load_recipe("walker-param", "cpu")
+    assert cpu.fingerprint == "e2a2ef065620bf2c" and "dense_every" not in cpu.as_dict()["config"]["sac"]
+    assert cpu.config.sac.checkpoint_steps() == list(range(0, 80_001, 500))
+    dense = load_recipe("sparse-point-robot", "smoke", overrides=["sac.dense_every=50", "sac.dense_until=200"])
+    assert dense.config.sac.checkpoint_steps() == [0, 50, 100, 150, 200, 300, 400]
+    assert dense.config.sac.checkpoint_steps(upto=150) == [0, 50, 100, 150]
+    assert dense.fingerprint != load_recipe("sparse-point-robot", "smoke").fingerprint
+    paper = load_recipe("hopper-param", "paper").config.sac.checkpoint_steps()
+    assert paper[:3] == [0, 500, 1000] and paper[60:62] == [30_000, 40_000] and len(paper) == 61 + 97

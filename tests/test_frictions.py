@@ -291,7 +291,8 @@ def test_no_committed_cpu_task_has_a_falling_curve() -> None:
     """The committed policy archive's tasks all rose, so their cards get no ``not_rising`` and keep their ref
     scores in the old order: the datasets rebuilt from it stay byte-identical to those their SAC runs published."""
     archived = sorted((REPO / "docs/results/datasets/policies").glob("*/task-*/scores.json"))
-    assert len(archived) == 32
+    suites = {path.parent.parent.name.rsplit("-cpu-", 1)[0] for path in archived}
+    assert {"sparse-cheetah-vel", "sparse-ant-fwd-back"} <= suites  # the archive grows as suites are trained
     for path in archived:
         curve = json.loads(path.read_text())["checkpoints"]
         assert curve[-1]["dense_return"] > curve[0]["dense_return"], path

@@ -190,6 +190,34 @@ def test_sac_resumed_from_a_snapshot_is_bit_identical(
     assert list(scratch.glob("SB3-*")) == []
 
 
+def test_a_dense_early_schedule_is_trained_scored_and_resumed(tmp_path: Path) -> None:
+    """Checkpoints every 50 steps up to 200, then every 100: SAC saves exactly those, a run stopped inside the
+    dense part resumes bit-identically, and the pipeline scores every one of them (the curve the rules read)."""
+    import json
+
+    import torch
+
+    from omrl_bench.datasets.behaviour import load_policy, train_sac
+    from omrl_bench.datasets.pipeline import work_dir
+    from omrl_bench.envs import get_suite, task_parameters
+
+    recipe = load_recipe("sparse-point-robot", "smoke", overrides=["sac.dense_every=50", "sac.dense_until=200"])
+    suite, cfg = get_suite("point-robot-wind"), recipe.config.sac
+    kwargs = task_parameters(suite, 2, 0)[0]
+    expected = [0, 50, 100, 150, 200, 300, 400]
+    assert train_sac(suite, kwargs, cfg, 3, tmp_path / "straight") == expected
+    assert sorted(p.name for p in (tmp_path / "straight").glob("ckpt-*.zip")) == [f"ckpt-{s:08d}.zip" for s in expected]
+    assert train_sac(suite, kwargs, cfg, 3, tmp_path / "resumed", stop_at=150) == [0, 50, 100, 150]
+    assert train_sac(suite, kwargs, cfg, 3, tmp_path / "resumed") == expected
+    for name in (f"ckpt-{s:08d}.zip" for s in expected):  # the weights: a zip's bytes hold its time of writing
+        straight, resumed = (load_policy(tmp_path / run / name).state_dict() for run in ("straight", "resumed"))
+        assert all(torch.equal(straight[k], resumed[k]) for k in straight), name
+
+    generate(recipe, tmp_path / "root", (0,), QUALITIES, LocalExecutor(1))
+    scores = json.loads((work_dir(recipe, 0, tmp_path / "root") / "scores.json").read_text())
+    assert [c["step"] for c in scores["checkpoints"]] == expected
+
+
 def _alive(pid: int) -> bool:
     try:
         status = Path(f"/proc/{pid}/status").read_text()

@@ -42,10 +42,10 @@ def train_sac(
     snapshot_every_s: float = 600.0,
     stop_at: int | None = None,
 ) -> list[int]:
-    """Train SB3 SAC on one task's dense reward; save the policy every ``checkpoint_every`` steps.
+    """Train SB3 SAC on one task's dense reward; save the policy at ``cfg.checkpoint_steps()``.
 
     Step 0 (the untrained policy) is saved too. Returns the checkpoint steps. Training runs in
-    chunks of ``checkpoint_every`` steps; after a chunk, when ``snapshot_every_s`` seconds have
+    chunks from one checkpoint to the next; after a chunk, when ``snapshot_every_s`` seconds have
     passed since the last one, the whole training state (``snapshot``) is written to
     ``out_dir/resume``, and a call on the same ``out_dir`` continues from it. A resumed run is
     bit-identical to an uninterrupted one (tests/test_pipeline.py). ``stop_at``: return after the
@@ -88,26 +88,30 @@ def train_sac(
     # writes nothing. A saved model does not keep its logger, so a resumed one gets it here too.
     model.set_logger(Logger(folder=None, output_formats=[]))
 
+    schedule = cfg.checkpoint_steps()
+    saved = set(schedule)
+
     class _Checkpoint(BaseCallback):
         def _on_step(self) -> bool:  # inside the step, before its gradient update (as in every v1 dataset)
-            if self.num_timesteps % cfg.checkpoint_every == 0:
+            if self.num_timesteps in saved:
                 model.policy.save(str(out_dir / checkpoint_name(self.num_timesteps)))
             return True
 
     last = time.monotonic()
     while model.num_timesteps < cfg.total_steps:
-        model.learn(total_timesteps=cfg.checkpoint_every, callback=_Checkpoint(), reset_num_timesteps=False)
+        chunk = next(s for s in schedule if s > model.num_timesteps) - model.num_timesteps
+        model.learn(total_timesteps=chunk, callback=_Checkpoint(), reset_num_timesteps=False)
         stop = stop_at is not None and model.num_timesteps >= stop_at
         if model.num_timesteps < cfg.total_steps and (stop or time.monotonic() - last >= snapshot_every_s):
             snapshot(model, out_dir, before + time.monotonic() - start)
             last = time.monotonic()
             if stop:
-                return list(range(0, model.num_timesteps + 1, cfg.checkpoint_every))
+                return cfg.checkpoint_steps(model.num_timesteps)
     typing.cast(Any, model.env).close()
     (out_dir / "wall.json").write_text(json.dumps({"sac_wall_s": round(before + time.monotonic() - start, 1)}))
     for name in ("resume", "resume.old", "resume.new"):
         shutil.rmtree(out_dir / name, ignore_errors=True)
-    return list(range(0, cfg.total_steps + 1, cfg.checkpoint_every))
+    return schedule
 
 
 def _env_layers(model: Any) -> list[Any]:

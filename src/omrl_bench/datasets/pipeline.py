@@ -1,8 +1,8 @@
 """The generation pipeline: per-task stages and publishing (the executors that run them: ``executors.py``).
 
 Per task (``generate_task``, the unit of work an executor runs):
-  a. SB3 SAC on the dense reward, checkpoints every K steps (``work/task-XX/sac``), with resume
-     snapshots every ten minutes (a killed task continues from its last one);
+  a. SB3 SAC on the dense reward, checkpoints every K steps (denser early where the recipe says;
+     ``work/task-XX/sac``), with resume snapshots every ten minutes (a killed task continues from its last one);
   b. every checkpoint rolled out for ``score_episodes`` stochastic episodes (``scores.json``);
   c. qualities chosen from the score curve by data protocol v1 (``qualities.py``);
   d. one dataset per requested quality, staged in the task's own work directory, with its card
@@ -203,7 +203,7 @@ def generate_task(
         partial = work / "sac.partial"
         train_sac(suite, kwargs, cfg.sac, sac_seed, partial, snapshot_every_s=SAC_SNAPSHOT_EVERY_S)
         os.replace(partial, sac_dir)
-    steps = list(range(0, cfg.sac.total_steps + 1, cfg.sac.checkpoint_every))
+    steps = cfg.sac.checkpoint_steps()
 
     # b. score every checkpoint (the curve every quality is chosen from)
     scores_path = work / "scores.json"
