@@ -104,7 +104,8 @@ def test_reproduce_grid_on_ray_matches_local_workers(smoke_root: Path, tmp_path:
         "--root",
         str(root),
     )
-    assert len(tests(on_ray)) == 2 and tests(on_ray) == tests(local)
+    ray_tests = tests(on_ray)
+    assert len(ray_tests) == 2 and ray_tests == tests(local)
 
 
 def _free_port() -> int:

@@ -123,9 +123,9 @@ def load_recipe(suite: str, preset: str, seed: int = 0, overrides: list[str] | N
         raise OmrlError(
             f"{suite}.{preset}: n_tasks, sac.total_steps, sac.checkpoint_every and dataset_episodes must be > 0"
         )
-    if config.sac.total_steps % config.sac.checkpoint_every:
-        raise OmrlError(f"{suite}.{preset}: sac.total_steps must be a multiple of sac.checkpoint_every")
     sac = config.sac
+    if sac.total_steps % sac.checkpoint_every:
+        raise OmrlError(f"{suite}.{preset}: sac.total_steps must be a multiple of sac.checkpoint_every")
     if sac.dense_every or sac.dense_until:
         if min(sac.dense_every, sac.dense_until) <= 0 or sac.dense_until % sac.dense_every:
             raise OmrlError(f"{suite}.{preset}: sac.dense_until must be a positive multiple of sac.dense_every")
@@ -135,7 +135,7 @@ def load_recipe(suite: str, preset: str, seed: int = 0, overrides: list[str] | N
                 "and sac.dense_until be at most sac.total_steps"
             )
     rules = config.qualities
-    if rules.mixed_every <= 0 or rules.mixed_every % config.sac.checkpoint_every:
+    if rules.mixed_every <= 0 or rules.mixed_every % sac.checkpoint_every:
         raise OmrlError(f"{suite}.{preset}: qualities.mixed_every must be a multiple of sac.checkpoint_every")
     if not 0.0 < rules.random_threshold < 1.0 or not 0.0 < rules.medium_target < 1.0:
         raise OmrlError(f"{suite}.{preset}: qualities.random_threshold and medium_target must lie in (0, 1)")
