@@ -92,3 +92,20 @@ def test_only_finished_runs_are_committed() -> None:
     runs = {Path(*f.parts[: f.parts.index("runs") + 2]) for f in files if "runs" in f.parts[:-2]}
     unfinished = sorted(str(r) for r in runs if r / "final.json" not in set(files))
     assert runs and not unfinished, f"committed run directories without final.json: {unfinished}"
+
+
+def test_a_grid_report_gives_the_training_wall_time_of_each_suite() -> None:
+    """The methods grid's committed point-robot records: the compute line sums each suite's runs."""
+    from omrl_bench.bench.reproduce import provenance
+
+    suites = ("sparse-point-robot", "point-robot-wind")
+    planned = grids.plan(grids.expand("methods", 3, suites, None), "cpu", "cpu", RESULTS / "cpu" / "runs")
+    done = grids.finished(planned)
+    assert {p.cell.suite for p in done} == set(suites)
+    walls = {s: 0.0 for s in suites}
+    for p in done:
+        walls[p.cell.suite] += json.loads((p.run_dir / "final.json").read_text())["train_wall_time_s"]
+    text = provenance("methods", "omrl-bench reproduce methods", "cpu", 3, planned, 60.0)
+    line = next(x for x in text.splitlines() if x.startswith("- Compute:"))
+    each = f"(sparse-point-robot {walls[suites[0]] / 3600:.2f} h, point-robot-wind {walls[suites[1]] / 3600:.2f} h)"
+    assert line.startswith(f"- Compute: {sum(walls.values()) / 3600:.2f} h of training wall time") and each in line

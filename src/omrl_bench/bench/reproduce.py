@@ -125,7 +125,12 @@ def provenance(name: str, command: str, preset: str, seeds: int, planned: list[g
     grid = grids.get_grid(name)
     done = grids.finished(planned)
     configs = [p.config or run_config(p.spec)[2] for p in planned]  # as plan() resolved them
-    run_wall = sum(json.loads((p.run_dir / "final.json").read_text())["train_wall_time_s"] for p in done)
+    walls: dict[str, float] = {}  # per suite, in the grid's order
+    for p in done:
+        wall = json.loads((p.run_dir / "final.json").read_text())["train_wall_time_s"]
+        walls[p.cell.suite] = walls.get(p.cell.suite, 0.0) + wall
+    run_wall = sum(walls.values())
+    per_suite = " (" + ", ".join(f"{s} {w / 3600:.2f} h" for s, w in walls.items()) + ")" if len(walls) > 1 else ""
     versions = package_versions()
     import matplotlib
     import pandas
@@ -139,7 +144,7 @@ def provenance(name: str, command: str, preset: str, seeds: int, planned: list[g
         f"{len(done)} of {len(planned)} training runs finished.",
         _precision_line(planned, configs),
         _data_line(planned, configs, preset),
-        f"- Compute: {run_wall / 3600:.2f} h of training wall time summed over the finished runs; "
+        f"- Compute: {run_wall / 3600:.2f} h of training wall time summed over the finished runs{per_suite}; "
         f"this invocation took {wall_s / 60:.1f} min.",
         "- Packages: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
         f"- Written: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
