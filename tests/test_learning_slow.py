@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from omrl_bench.datasets import archive as policy_archive
 from omrl_bench.datasets.loader import summarise
 from omrl_bench.datasets.pipeline import generate
 from omrl_bench.datasets.recipe import QUALITIES, load_recipe
@@ -128,10 +129,10 @@ def test_focal_learns_the_physics_families(suite: str, tmp_path: Path) -> None:
     """FOCAL, PARAM_STEPS steps, on the cpu recipe's expert data of the training tasks."""
     recipe = load_recipe(suite, "cpu")
     cfg = recipe.config
-    entry = f"{suite}-cpu-{recipe.fingerprint}"
-    assert (ARCHIVE / entry).is_dir(), f"the committed policy archive has no {entry}"
+    entry = policy_archive.task_dir(ARCHIVE, suite, "cpu", recipe.fingerprint, 0).parent
+    assert entry.is_dir(), f"the committed policy archive has no {entry.name}"
     archive = tmp_path / "policies"  # generate() adds missing tasks to an archive: never to the committed one
-    shutil.copytree(ARCHIVE / entry, archive / entry)
+    shutil.copytree(entry, archive / entry.name)
     root = tmp_path / "data"
     generate(recipe, root, tuple(range(cfg.n_tasks)), ("expert", "random"), LocalExecutor(2), archive=archive)
     test = tuple(train_test_split(get_suite(suite), cfg.n_tasks, cfg.n_test, cfg.split_seed)["test"])
