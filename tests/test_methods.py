@@ -138,6 +138,7 @@ def test_methods_grid_and_table_ranks_with_ties() -> None:
     assert "| sparse-point-robot | CORRO cvae | 3/3 |" in markdown
     # the seed whose test-task embeddings are one point is counted as collapsed
     assert list(table["collapsed"]) == [0, 0, 1] and markdown.splitlines()[-1].endswith("| 1/3 |")
+    assert list(table["rms_min"]) == [0.5, 0.5, 0.001]  # each row's least-spread seed, for the CSV
     assert table.loc["CSRO", "ood_p_improve"] == pytest.approx(7 / 9) and table.loc["CORRO cvae", "ood_p_improve"] == 0
     # the published numbers are cited, each environment's line marked not comparable, with its ordering
     lines = grids.methods.published_methods_lines()

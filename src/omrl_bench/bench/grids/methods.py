@@ -176,7 +176,9 @@ def _method_row(sel: pd.DataFrame, suite: str, label: str, ref: Any) -> dict[str
     row: dict[str, Any] = {"suite": suite, "algorithm": label}
     iid = by_test["mixed"] if "mixed" in by_test else pd.Series(dtype=float)
     row |= {f"iid_{k}": v for k, v in summary(iid).items()}
-    row["collapsed"] = int((sel.groupby("seed")["rms"].first() < COLLAPSED_RMS).sum()) if len(sel) else 0
+    spread = sel.groupby("seed")["rms"].first() if len(sel) else pd.Series(dtype=float)
+    row["collapsed"] = int((spread < COLLAPSED_RMS).sum())
+    row["rms_min"] = float(spread.min()) if len(spread) else math.nan  # the least-spread seed (CSV only)
     ood = by_test[list(OOD)].mean(axis=1) if set(OOD) <= set(by_test.columns) else pd.Series(dtype=float)
     row |= {f"ood_{k}": v for k, v in summary(ood).items()}
     row["_ood_runs"] = ood.dropna().to_numpy(dtype=float)
@@ -381,8 +383,8 @@ METHODS = register_grid(
         "tie; overlaps are not transitive, so A may tie B and B tie C while C ranks above A), among the rows with "
         "finished runs: provisional while a row is pending. Per-quality OOD columns show mean (std) and rank; their "
         "intervals are in the CSV. Collapsed: seeds whose held-out tasks' mean embeddings have an RMS spread below "
-        f"{COLLAPSED_RMS:g} (one embedding for every task, so the policy cannot tell the tasks apart; a threshold far "
-        "below the spread of every other committed run, RMS 0.18 to 1.39). Families of suites: "
+        f"{COLLAPSED_RMS:g} (one embedding for every task, so the policy cannot tell the tasks apart); each row's "
+        "least-spread seed is the CSV's `rms_min`. Families of suites: "
         + "; ".join(f"{name}: {', '.join(suites)}" for name, suites in families().items())
         + ". Across suites, returns are normalised by each suite's reference scores "
         "(`src/omrl_bench/datasets/reference-scores.json`, written by `omrl-bench datasets reference-scores`; "
