@@ -176,9 +176,9 @@ def _method_row(sel: pd.DataFrame, suite: str, label: str, ref: Any) -> dict[str
     row: dict[str, Any] = {"suite": suite, "algorithm": label}
     iid = by_test["mixed"] if "mixed" in by_test else pd.Series(dtype=float)
     row |= {f"iid_{k}": v for k, v in summary(iid).items()}
-    spread = sel.groupby("seed")["rms"].first() if len(sel) else pd.Series(dtype=float)
+    spread = sel.groupby("seed")["rms"].first()  # each seed's test-task embedding spread
     row["collapsed"] = int((spread < COLLAPSED_RMS).sum())
-    row["rms_min"] = float(spread.min()) if len(spread) else math.nan  # the least-spread seed (CSV only)
+    row["rms_min"] = float(spread.min())  # the least-spread seed (CSV only; NaN while the row is pending)
     ood = by_test[list(OOD)].mean(axis=1) if set(OOD) <= set(by_test.columns) else pd.Series(dtype=float)
     row |= {f"ood_{k}": v for k, v in summary(ood).items()}
     row["_ood_runs"] = ood.dropna().to_numpy(dtype=float)
